@@ -1,0 +1,275 @@
+"""``Network``: a topology, a population of genomes and their synapses, stepped on batches.
+
+One inner step on a batch ``(x, y)`` (MODEL.md section 3):
+
+1. reset neuron states; clamp inputs (state 0 = x) and the bias neuron (state 0 = 1);
+2. forward sweep along the forward edges (``nu``);
+3. optionally a synapse update (``forward_synapse_update``);
+4. feedback into the output neurons (``RuleOptions.feedback``);
+5. backward sweep along the backward edges (``mu``), outputs clamped;
+6. synapse update on every forward and (untied) backward edge.
+
+Everything is out of place, so a loss on :meth:`Network.predict` after several steps
+backpropagates to the genome tensors.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from graphnet.engine.kernels import CSR, GatherScatter
+from graphnet.engine.plasticity import normalize_synapses, synapse_update
+from graphnet.engine.program import EdgeWeights, SweepProgram, TiedBackward
+from graphnet.engine.rule import RuleSource, RuleTensors
+from graphnet.engine.sweep import run_sweep
+from graphnet.rules.options import Feedback
+from graphnet.topology.graph import Topology
+from graphnet.topology.plan import compile_plan
+
+KERNELS = {"csr": CSR, "reference": GatherScatter}
+
+
+@dataclasses.dataclass
+class Synapses:
+    """The mutable part of a network: forward and (untied) backward synapses."""
+
+    forward: EdgeWeights
+    backward: EdgeWeights | None  # None when tied to the forward ones
+
+
+class Network:
+    """A graph network run by one genome or a population of genomes.
+
+    Args:
+        topology: the graph (:class:`graphnet.Topology`).
+        genome: a :class:`graphnet.Genome`, or a list of them (a population; all must share ``k``
+            and ``RuleOptions``). Each member has its own synapses; a genome listed twice is two
+            replicas with different initial synapses.
+        seed: seed of the initial synapses ``w ~ N(0, 1) · init_scale / sqrt(fan_in)``, drawn in
+            edge order, so a superneuron graph and its expansion start from the same synapses.
+        dtype, device: of states and synapses (genome tensors are cast, keeping their graph).
+        kernel: ``"csr"`` (sparse-matrix products, default) or ``"reference"`` (gather/scatter)
+            for neuron-level edges.
+        dense: run superneuron blocks as dense matrix products (False: every edge is sparse).
+    """
+
+    def __init__(self, topology: Topology, genome: RuleSource | list[RuleSource], *, seed: int = 0,
+                 dtype: torch.dtype = torch.float32, device: str | torch.device | None = None,
+                 kernel: str = "csr", dense: bool = True):
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel={kernel!r}: expected one of {sorted(KERNELS)}")
+        self.topology = topology
+        self.is_population = isinstance(genome, (list, tuple))
+        genomes = list(genome) if self.is_population else [genome]
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.dtype = dtype
+        self.rule = RuleTensors.stack(genomes, dtype=dtype, device=self.device)
+        plan = compile_plan(topology, dense=dense)
+        self.plan = plan
+        n = plan.n_neurons
+        self.forward_program = SweepProgram(plan.forward, n, self.device, KERNELS[kernel])
+        self.backward_program = SweepProgram(plan.backward, n, self.device, KERNELS[kernel])
+        self.tie = (TiedBackward(self.forward_program, self.backward_program, plan.backward_twin)
+                    if self.rule.options.tied_backward else None)
+        self._input_index = torch.as_tensor(np.array(plan.input_index), device=self.device)
+        self._output_index = torch.as_tensor(np.array(plan.output_index), device=self.device)
+        k = self.rule.k
+        states = torch.arange(k, device=self.device)
+        options = self.rule.options
+        self._derivative_mask = (torch.isin(states, torch.tensor(options.derivative_states, device=self.device))
+                                 if options.derivative_states else None)
+        self._backward_state_mask = (torch.isin(states, torch.tensor(options.backward_states, device=self.device))
+                                     if options.backward_states is not None else None)
+        self.synapses = self.initial_synapses(seed)
+
+    # ------------------------------------------------------------------ shapes and weights
+    @property
+    def population(self) -> int:
+        return self.rule.pop
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.plan.input_index)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.plan.output_index)
+
+    def initial_synapses(self, seed: int) -> Synapses:
+        """Fresh synapses ``N(0, 1) · init_scale / sqrt(fan_in of the receiver)``, drawn in edge order."""
+        generator = torch.Generator().manual_seed(seed)
+        channels = self.rule.channels
+
+        def draw(program: SweepProgram, edge_index: np.ndarray) -> EdgeWeights:
+            # drawn in float64 on the CPU: the same seed gives the same synapses in every dtype and device
+            noise = torch.randn(self.population, edge_index.shape[1], channels, generator=generator,
+                                dtype=torch.float64).to(self.device, self.dtype)
+            fan_in = np.maximum(program.plan.fan_in[edge_index[1]], 1)
+            scale = torch.as_tensor(1 / np.sqrt(fan_in), dtype=self.dtype, device=self.device)
+            values = noise * scale.view(1, -1, 1) * self.rule.init_scale.view(-1, 1, 1)
+            return program.from_edge_order(values)
+
+        forward = draw(self.forward_program, self.topology.forward_index)
+        backward = None if self.tie else draw(self.backward_program, self.topology.backward_index)
+        return Synapses(forward, backward)
+
+    def reset(self, seed: int = 0) -> None:
+        """Redraw the synapses (same genome), e.g. for a new episode."""
+        self.synapses = self.initial_synapses(seed)
+
+    @property
+    def forward_weights(self) -> torch.Tensor:
+        """``[pop, n_forward_edges, channels]`` aligned with ``topology.forward_edges``."""
+        return self.forward_program.to_edge_order(self.synapses.forward)
+
+    @forward_weights.setter
+    def forward_weights(self, values: torch.Tensor) -> None:
+        self._check_weights(values, self.plan.n_forward_edges, "forward_weights")
+        self.synapses.forward = self.forward_program.from_edge_order(values.to(self.device, self.dtype))
+
+    @property
+    def backward_weights(self) -> torch.Tensor:
+        """``[pop, n_backward_edges, channels]`` aligned with ``topology.backward_edges``
+        (with tied backward edges: the mirrored forward synapses, read-only)."""
+        return self.backward_program.to_edge_order(self._backward())
+
+    @backward_weights.setter
+    def backward_weights(self, values: torch.Tensor) -> None:
+        if self.tie:
+            raise ValueError("backward synapses are tied to the forward ones: set forward_weights instead")
+        self._check_weights(values, self.plan.n_backward_edges, "backward_weights")
+        self.synapses.backward = self.backward_program.from_edge_order(values.to(self.device, self.dtype))
+
+    def _check_weights(self, values: torch.Tensor, n_edges: int, name: str) -> None:
+        expected = (self.population, n_edges, self.rule.channels)
+        if tuple(values.shape) != expected:
+            raise ValueError(f"{name} must have shape [population, n_edges, channels] = {list(expected)}, "
+                             f"got {list(values.shape)}")
+
+    def _backward(self) -> EdgeWeights:
+        return self.tie(self.synapses.forward) if self.tie else self.synapses.backward
+
+    def detach_(self) -> "Network":
+        """Cut the autograd history of the synapses (truncated unrolls); returns self."""
+        self.synapses.forward = self.synapses.forward.map(torch.Tensor.detach)
+        if self.synapses.backward is not None:
+            self.synapses.backward = self.synapses.backward.map(torch.Tensor.detach)
+        return self
+
+    def finite(self) -> torch.Tensor:
+        """``[pop]`` bool: which members still have only finite synapses (a diverging genome does not)."""
+        parts = [self.forward_program.flatten(self.synapses.forward)]
+        if self.synapses.backward is not None:
+            parts.append(self.backward_program.flatten(self.synapses.backward))
+        return torch.stack([torch.isfinite(p).flatten(1).all(1) for p in parts]).all(0)
+
+    # ------------------------------------------------------------------ stepping
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """State 0 of the outputs after a forward sweep: ``[batch, n_outputs]`` for one genome,
+        ``[pop, batch, n_outputs]`` for a population. ``x``: ``[batch, n_inputs]`` (or
+        ``[pop, batch, n_inputs]``)."""
+        a = self._forward(self._inputs(x))
+        out = a[:, 0].index_select(1, self._output_index).transpose(1, 2)
+        return out if self.is_population else out[0]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One inner step on a batch: ``x [batch, n_inputs]``, ``y`` integer labels ``[batch]``
+        (feedback writes +1 / -1, or one-hot for gradient feedback) or float targets
+        ``[batch, n_outputs]``; either may carry a leading population axis."""
+        x = self._inputs(x)
+        target = self._targets(y, x.shape[1])
+        a = self._forward(x)
+        rule = self.rule
+        if rule.options.forward_synapse_update:
+            self._learn(a)
+        a = self._feedback(a, target)
+        backward = self._backward()
+        if rule.options.synapse_normalization:
+            backward = normalize_synapses(backward, self.backward_program)
+        a = run_sweep(a, backward, self.backward_program, rule, backward=True,
+                      derivative_mask=self._derivative_mask, state_mask=self._backward_state_mask)
+        self._learn(a)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.synapses.forward
+        if self.rule.options.synapse_normalization:
+            weights = normalize_synapses(weights, self.forward_program)
+        return run_sweep(self._initial_state(x), weights, self.forward_program, self.rule, backward=False,
+                         derivative_mask=self._derivative_mask)
+
+    def _learn(self, a: torch.Tensor) -> None:
+        self.synapses.forward = synapse_update(a, self.synapses.forward, self.forward_program, self.rule)
+        if self.synapses.backward is not None:
+            self.synapses.backward = synapse_update(a, self.synapses.backward, self.backward_program, self.rule)
+
+    def _initial_state(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [pop, B, n_inputs]`` -> states ``[pop, k, N, B]``: zeros, inputs and bias in state 0."""
+        pop, batch, _ = x.shape
+        state0 = x.new_zeros(pop, self.plan.n_neurons, batch)
+        state0 = state0.index_copy(1, self._input_index, x.transpose(1, 2))
+        if self.plan.bias_index is not None:
+            bias = torch.tensor([self.plan.bias_index], device=self.device)
+            state0 = state0.index_fill(1, bias, 1.0)
+        rest = x.new_zeros(pop, self.rule.k - 1, self.plan.n_neurons, batch)
+        return torch.cat([state0.unsqueeze(1), rest], dim=1)
+
+    def _feedback(self, a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Write the feedback into the outputs: state 1 as ``RuleOptions.feedback`` says, states 2.. = 0."""
+        out = a.index_select(2, self._output_index)  # [pop, k, n_out, B]
+        t = target.transpose(1, 2)  # [pop, n_out, B]
+        feedback = self.rule.options.feedback
+        if feedback is Feedback.TARGET:
+            signal = t
+        elif feedback is Feedback.MSE_GRADIENT:
+            signal = (out[:, 0] - t) * out[:, 1]
+        else:
+            signal = (torch.softmax(out[:, 0], dim=1) - t) * out[:, 1]
+        new = torch.cat([out[:, :1], signal.unsqueeze(1), torch.zeros_like(out[:, 2:])], dim=1)
+        return a.index_copy(2, self._output_index, new)
+
+    # ------------------------------------------------------------------ input checks
+    def _inputs(self, x) -> torch.Tensor:
+        x = torch.as_tensor(x, dtype=self.dtype, device=self.device)
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.population, -1, -1)
+        if x.dim() != 3 or x.shape[2] != self.n_inputs or x.shape[0] != self.population:
+            raise ValueError(f"x must be [batch, n_inputs] or [population, batch, n_inputs] with n_inputs="
+                             f"{self.n_inputs} and population={self.population}; got shape {list(x.shape)}")
+        if x.shape[1] == 0:
+            raise ValueError("x holds an empty batch")
+        if not torch.isfinite(x).all():
+            raise ValueError("x contains NaN or Inf")
+        return x
+
+    def _targets(self, y, batch: int) -> torch.Tensor:
+        """Labels ``[(pop,) B]`` or float targets ``[(pop,) B, n_out]`` -> ``[pop, B, n_out]``."""
+        y = torch.as_tensor(y, device=self.device)
+        n_out = self.n_outputs
+        if not y.is_floating_point():
+            if y.shape[-1:] != (batch,) or y.dim() > 2:
+                raise ValueError(f"integer labels y must be [batch] = [{batch}] (or [population, batch]); "
+                                 f"got shape {list(y.shape)}")
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_out):
+                raise ValueError(f"labels must lie in [0, {n_out}) for {n_out} outputs; got "
+                                 f"min {int(y.min())}, max {int(y.max())}")
+            onehot = torch.nn.functional.one_hot(y.long(), n_out).to(self.dtype)
+            y = 2 * onehot - 1 if self.rule.options.feedback is Feedback.TARGET else onehot
+        else:
+            y = y.to(self.dtype)
+            if y.shape[-2:] != (batch, n_out) or y.dim() > 3:
+                raise ValueError(f"float targets y must be [batch, n_outputs] = [{batch}, {n_out}] "
+                                 f"(or with a population axis); got shape {list(y.shape)}")
+            if not torch.isfinite(y).all():
+                raise ValueError("y contains NaN or Inf")
+        if y.dim() == 2:
+            y = y.unsqueeze(0).expand(self.population, -1, -1)
+        if y.shape[0] != self.population:
+            raise ValueError(f"y has a population axis of {y.shape[0]}, the network holds {self.population}")
+        return y
+
+    def __repr__(self) -> str:
+        return (f"Network(population={self.population}, k={self.rule.k}, neurons={self.plan.n_neurons}, "
+                f"forward_edges={self.plan.n_forward_edges}, backward_edges={self.plan.n_backward_edges}, "
+                f"dense_blocks={len(self.forward_program.dense)}, device={self.device})")
