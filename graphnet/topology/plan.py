@@ -17,6 +17,7 @@ import dataclasses
 import numpy as np
 
 from graphnet.topology.graph import Topology
+from graphnet.topology.validate import topological_levels
 
 DENSE_MIN_EDGES = 16  # a block with fewer synapses runs with the neuron-level edges
 
@@ -192,39 +193,13 @@ def _sweep_plan(topology: Topology, edge_index: np.ndarray, blocks, updated: np.
 
 
 def _levels(sender: np.ndarray, receiver: np.ndarray, updated: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Longest-path level of each updated neuron over edges between updated neurons (Kahn).
+    """Longest-path level of each updated neuron over edges between updated neurons.
 
-    Returns ``(level [n], cyclic)``; levels of neurons that are not updated are -1.
+    Returns ``(level [n], cyclic)``; only the levels of updated neurons are meaningful.
     """
-    n = len(updated)
     keep = updated[sender] & updated[receiver]
-    src, dst = sender[keep], receiver[keep]
-    order = np.argsort(src, kind="stable")
-    src, dst = src[order], dst[order]
-    starts = np.searchsorted(src, np.arange(n + 1))
-    indegree = np.bincount(dst, minlength=n)
-    level = np.full(n, -1, dtype=np.int64)
-    frontier = np.flatnonzero(updated & (indegree == 0))
-    depth, done = 0, 0
-    while len(frontier):
-        level[frontier] = depth
-        done += len(frontier)
-        counts = starts[frontier + 1] - starts[frontier]
-        out_edges = np.repeat(starts[frontier], counts) + _ranges(counts)
-        targets = dst[out_edges]
-        np.subtract.at(indegree, targets, 1)
-        frontier = np.unique(targets[indegree[targets] == 0])
-        depth += 1
-    return level, done < int(updated.sum())
-
-
-def _ranges(counts: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(c) for c in counts])`` without a Python loop."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.arange(total) - offsets
+    level = topological_levels(len(updated), sender[keep], receiver[keep])
+    return level, bool((level[updated] < 0).any())
 
 
 def _twins(forward_index: np.ndarray, backward_index: np.ndarray, n: int) -> np.ndarray | None:
