@@ -15,6 +15,7 @@ backpropagates to the genome tensors.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import torch
@@ -27,6 +28,10 @@ from graphnet.engine.sweep import run_sweep
 from graphnet.rules.options import Feedback
 from graphnet.topology.graph import Topology
 from graphnet.topology.plan import compile_plan
+
+def options_need_sink_outputs(options) -> bool:
+    return options.feedback is not Feedback.TARGET
+
 
 KERNELS = {"csr": CSR, "reference": GatherScatter}
 
@@ -73,6 +78,11 @@ class Network:
         self.backward_program = SweepProgram(plan.backward, n, self.device, KERNELS[kernel])
         self.tie = (TiedBackward(self.forward_program, self.backward_program, plan.backward_twin)
                     if self.rule.options.tied_backward else None)
+        if options_need_sink_outputs(self.rule.options) and plan.outputs_with_out_edges:
+            warnings.warn(f"{plan.outputs_with_out_edges} output neuron(s) have outgoing forward edges: outputs are "
+                          "clamped during the backward sweep, so gradient feedback (the backprop genome) will "
+                          "miss the error those edges carry back; it equals SGD only when outputs are sinks",
+                          stacklevel=2)
         self._input_index = torch.as_tensor(np.array(plan.input_index), device=self.device)
         self._output_index = torch.as_tensor(np.array(plan.output_index), device=self.device)
         k = self.rule.k

@@ -113,6 +113,7 @@ class ExecutionPlan:
     n_forward_edges: int
     n_backward_edges: int
     backward_twin: np.ndarray | None  # [E_b] forward edge mirrored by each backward edge; None if some lack one
+    outputs_with_out_edges: int  # output neurons that send forward edges (they are clamped in the backward sweep)
 
 
 def compile_plan(topology: Topology, dense_min_edges: int = DENSE_MIN_EDGES,
@@ -142,7 +143,8 @@ def compile_plan(topology: Topology, dense_min_edges: int = DENSE_MIN_EDGES,
         n_neurons=n, input_index=np.asarray(topology.input_index), output_index=np.asarray(topology.output_index),
         bias_index=topology.bias_index, forward=forward, backward=backward,
         n_forward_edges=topology.forward_index.shape[1], n_backward_edges=backward_index.shape[1],
-        backward_twin=_twins(topology.forward_index, backward_index, n))
+        backward_twin=_twins(topology.forward_index, backward_index, n),
+        outputs_with_out_edges=int(is_output[np.unique(topology.forward_index[0])].sum()))
 
 
 def _sweep_plan(topology: Topology, edge_index: np.ndarray, blocks, updated: np.ndarray,
