@@ -23,11 +23,47 @@ import torch
 from graphnet.engine.kernels import CSR, GatherScatter
 from graphnet.engine.plasticity import normalize_synapses, synapse_update
 from graphnet.engine.program import EdgeWeights, SweepProgram, TiedBackward
-from graphnet.engine.rule import RuleSource, RuleTensors
+from graphnet.engine.rule import RuleSource, RuleTensors, per_genome
 from graphnet.engine.sweep import run_sweep
 from graphnet.rules.options import Feedback
 from graphnet.topology.graph import Topology
 from graphnet.topology.plan import compile_plan
+
+def genome_groups(topology: Topology, members: list) -> tuple[list[list[RuleSource]], np.ndarray | None]:
+    """Normalize ``members`` (genomes, or dicts ``{group: genome}``) to ``members[p][g]`` and the
+    genome group of every neuron (``[n_neurons]``, None when each member has one genome)."""
+    if not members:
+        raise ValueError("a network needs at least one genome")
+    if not isinstance(members[0], dict):
+        if any(isinstance(m, dict) for m in members):
+            raise ValueError("mix of per-group genome dicts and plain genomes in one population")
+        return [[m] for m in members], None
+    keys = list(members[0])
+    for i, member in enumerate(members):
+        if not isinstance(member, dict) or list(member) != keys:
+            raise ValueError(f"population member {i} must be a dict with the same keys as member 0: {keys}")
+    groups = {g.name: range(g.start, g.stop) for g in topology.groups}
+    neuron_genome = np.full(topology.n_neurons, -1, dtype=np.int64)
+    for index, key in enumerate(keys):
+        if key == "default":
+            continue
+        if key in groups:
+            neuron_genome[list(groups[key])] = index
+        else:
+            try:
+                neuron_genome[topology.index_of(key)] = index
+            except (KeyError, ValueError):
+                raise ValueError(f"per-group genome key {key!r} is neither a group nor a neuron of the topology; "
+                                 f"groups: {sorted(map(str, groups))[:20]}, or use 'default'") from None
+    missing = neuron_genome < 0
+    if missing.any():
+        if "default" not in keys:
+            names = [topology.neurons[i] for i in np.flatnonzero(missing)[:5]]
+            raise ValueError(f"{int(missing.sum())} neuron(s) have no genome (e.g. {names}): "
+                             "name their group or add a 'default' genome")
+        neuron_genome[missing] = keys.index("default")
+    return [list(member.values()) for member in members], neuron_genome
+
 
 def options_need_sink_outputs(options) -> bool:
     return options.feedback is not Feedback.TARGET
@@ -51,7 +87,11 @@ class Network:
         topology: the graph (:class:`graphnet.Topology`).
         genome: a :class:`graphnet.Genome`, or a list of them (a population; all must share ``k``
             and ``RuleOptions``). Each member has its own synapses; a genome listed twice is two
-            replicas with different initial synapses.
+            replicas with different initial synapses. Per-group (per-layer) genomes: a dict
+            ``{group: Genome}`` (or a list of such dicts, one per member) where a key is a
+            superneuron / networkx node name or a neuron name, and ``"default"`` covers every
+            neuron not named. A neuron updates and sends with its group's genome; a synapse learns
+            (and is initialized) with its receiver's.
         seed: seed of the initial synapses ``w ~ N(0, 1) · init_scale / sqrt(fan_in)``, drawn in
             edge order, so a superneuron graph and its expansion start from the same synapses.
         dtype, device: of states and synapses (genome tensors are cast, keeping their graph).
@@ -67,15 +107,17 @@ class Network:
             raise ValueError(f"kernel={kernel!r}: expected one of {sorted(KERNELS)}")
         self.topology = topology
         self.is_population = isinstance(genome, (list, tuple))
-        genomes = list(genome) if self.is_population else [genome]
+        members = list(genome) if self.is_population else [genome]
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
-        self.rule = RuleTensors.stack(genomes, dtype=dtype, device=self.device)
+        members, neuron_genome = genome_groups(topology, members)
+        self.rule = RuleTensors.stack(members, dtype=dtype, device=self.device)
         plan = compile_plan(topology, dense=dense)
         self.plan = plan
         n = plan.n_neurons
-        self.forward_program = SweepProgram(plan.forward, n, self.device, KERNELS[kernel])
-        self.backward_program = SweepProgram(plan.backward, n, self.device, KERNELS[kernel])
+        self.neuron_genome = neuron_genome
+        self.forward_program = SweepProgram(plan.forward, n, self.device, KERNELS[kernel], neuron_genome)
+        self.backward_program = SweepProgram(plan.backward, n, self.device, KERNELS[kernel], neuron_genome)
         self.tie = (TiedBackward(self.forward_program, self.backward_program, plan.backward_twin)
                     if self.rule.options.tied_backward else None)
         if options_need_sink_outputs(self.rule.options) and plan.outputs_with_out_edges:
@@ -118,7 +160,10 @@ class Network:
                                 dtype=torch.float64).to(self.device, self.dtype)
             fan_in = np.maximum(program.plan.fan_in[edge_index[1]], 1)
             scale = torch.as_tensor(1 / np.sqrt(fan_in), dtype=self.dtype, device=self.device)
-            values = noise * scale.view(1, -1, 1) * self.rule.init_scale.view(-1, 1, 1)
+            genome = None if self.neuron_genome is None else torch.as_tensor(
+                self.neuron_genome[edge_index[1]], device=self.device)
+            init_scale = per_genome(self.rule.init_scale, genome).view(self.population, -1, 1)
+            values = noise * scale.view(1, -1, 1) * init_scale
             return program.from_edge_order(values)
 
         forward = draw(self.forward_program, self.topology.forward_index)

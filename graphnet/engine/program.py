@@ -41,19 +41,45 @@ class StageProgram:
     dense_rows: tuple[torch.Tensor | None, ...]  # their rows among the receivers (None: all rows)
     output_mask: torch.Tensor | None  # [R] bool; None when no receiver is an output
     all_outputs: bool
+    receiver_genome: torch.Tensor | None  # [R] genome group of each receiver (None: one group)
 
 
 class SweepProgram:
-    """Torch-side program of one sweep. ``sparse_kernel=CSR`` or ``GatherScatter`` (reference)."""
+    """Torch-side program of one sweep. ``sparse_kernel=CSR`` or ``GatherScatter`` (reference).
 
-    def __init__(self, plan: SweepPlan, n_neurons: int, device, sparse_kernel: type[GatherScatter]):
+    ``neuron_genome [n_neurons]`` assigns each neuron a genome group (None: one genome). A
+    synapse learns with its receiver's genome, so the sparse edges are split by that group for the
+    Hebbian update (``hebbian_parts``: ``(group, positions or None, kernel)``).
+    """
+
+    def __init__(self, plan: SweepPlan, n_neurons: int, device, sparse_kernel: type[GatherScatter],
+                 neuron_genome: np.ndarray | None = None):
         self.plan, self.n_neurons, self.rounds = plan, n_neurons, plan.rounds
         self.dense = plan.dense
         long = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=device)  # noqa: E731
+        by_genome = (lambda ids: None) if neuron_genome is None else (lambda ids: long(neuron_genome[ids]))  # noqa: E731
         sparse = plan.sparse
         self.sparse_sender, self.sparse_receiver = long(sparse.sender), long(sparse.receiver)
+        self.neuron_genome = None if neuron_genome is None else long(neuron_genome)
+        self.sparse_genome = by_genome(sparse.receiver)
+        receiver_genomes = [np.unique(neuron_genome[g.receivers]) if neuron_genome is not None else [0]
+                            for g in plan.dense]
+        if any(len(g) > 1 for g in receiver_genomes):
+            raise ValueError("a superneuron block feeds neurons of different genome groups; "
+                             "assign genomes per superneuron")
+        self.dense_genome = [int(g[0]) for g in receiver_genomes]  # genome group of each block's receivers
         # Hebbian over all sparse edges: rows are global receivers
-        self.kernel = sparse_kernel(self.sparse_receiver, self.sparse_sender, n_neurons, n_neurons)
+        if neuron_genome is None:
+            self.hebbian_parts = [(0, None, sparse_kernel(self.sparse_receiver, self.sparse_sender,
+                                                          n_neurons, n_neurons))]
+        else:
+            edge_genome = neuron_genome[sparse.receiver]
+            self.hebbian_parts = []
+            for group in np.unique(edge_genome):
+                positions = np.flatnonzero(edge_genome == group)
+                kernel = sparse_kernel(long(sparse.receiver[positions]), long(sparse.sender[positions]),
+                                       n_neurons, n_neurons)
+                self.hebbian_parts.append((int(group), long(positions), kernel))
         self.stages = []
         for index, stage in enumerate(plan.stages):
             positions = None if stage.sparse_positions is None else long(stage.sparse_positions)
@@ -63,7 +89,8 @@ class SweepProgram:
             dense_rows = tuple(self._rows(plan.dense[i], stage.receivers, long) for i in dense)
             mask = torch.as_tensor(stage.output_mask, device=device)
             self.stages.append(StageProgram(long(stage.receivers), positions, kernel, dense, dense_rows,
-                                            mask if bool(mask.any()) else None, bool(mask.all())))
+                                            mask if bool(mask.any()) else None, bool(mask.all()),
+                                            by_genome(stage.receivers)))
         # storage <-> edge order: flat position p (dense groups, then sparse) holds edge flat_edges[p]
         flat_edges = np.concatenate(
             [np.arange(g.edge_start, g.edge_start + g.n_edges) for g in plan.dense] + [sparse.edge_ids]

@@ -1,4 +1,9 @@
-"""The genome as the engine sees it: parameters stacked over a population.
+"""The genome as the engine sees it: parameters stacked over a population and genome groups.
+
+A network may use one genome for every neuron, or one genome per *genome group* (per-layer
+genomes): neuron ``n`` then uses genome ``neuron_genome[n]`` for its own update (``f``, ``eta``,
+normalization) and for what it sends (``nu``, ``mu``), and a synapse uses the genome of its
+receiving neuron (``P``, ``Q``, ``f_tilde``, ``eta_tilde``, ``init_scale``, ``oja``).
 
 The engine never imports :class:`graphnet.Genome`. Anything with ``options`` (a
 :class:`~graphnet.rules.options.RuleOptions`), ``k`` (states per neuron) and ``tensors()``
@@ -27,17 +32,17 @@ class RuleSource(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class RuleTensors:
-    """Rule parameters of a population of ``pop`` genomes sharing one ``RuleOptions``.
+    """Rule parameters of ``pop`` members × ``groups`` genome groups sharing one ``RuleOptions``.
 
-    Attributes (shapes):
-        nu, mu, P, Q: ``[pop, k, k]``. ``m[c] = Σ_d nu[c, d] a[d]`` (forward message mixing),
+    Attributes (shapes; ``G`` = genome groups, 1 without per-group genomes):
+        nu, mu, P, Q: ``[pop, G, k, k]``. ``m[c] = Σ_d nu[c, d] a[d]`` (forward message mixing),
             ``mu`` likewise for backward; Hebbian ``pre[c] = Σ_e a_s[e] P[e, c]``,
             ``post[c] = Σ_d Q[c, d] a_t[d]``.
-        f, eta: ``[pop]`` neuron keep and update gates.
-        f_tilde, eta_tilde: ``[pop]`` synapse keep and update gates.
-        init_scale: ``[pop]`` spread of initial synapses.
-        oja: ``[pop]`` Oja-like decay multiplier, or None.
-        norm_scale, norm_shift: ``[pop, k]`` pre-activation normalization, or None.
+        f, eta: ``[pop, G]`` neuron keep and update gates.
+        f_tilde, eta_tilde: ``[pop, G]`` synapse keep and update gates.
+        init_scale: ``[pop, G]`` spread of initial synapses.
+        oja: ``[pop, G]`` Oja-like decay multiplier, or None.
+        norm_scale, norm_shift: ``[pop, G, k]`` pre-activation normalization, or None.
     """
 
     options: RuleOptions
@@ -63,31 +68,42 @@ class RuleTensors:
         return self.nu.shape[0]
 
     @property
+    def groups(self) -> int:
+        return self.nu.shape[1]
+
+    @property
     def channels(self) -> int:
         """Synapse channels: 1 for single-channel synapses, else ``k``."""
         return 1 if self.options.single_channel else self.k
 
     @classmethod
-    def stack(cls, genomes: Sequence[RuleSource], dtype: torch.dtype | None = None,
+    def stack(cls, members: Sequence[Sequence[RuleSource]], dtype: torch.dtype | None = None,
               device: torch.device | str | None = None) -> "RuleTensors":
-        """Stack genomes into one population (differentiable w.r.t. each genome's tensors)."""
+        """Stack ``members[p][g]`` (member p's genome for group g) into ``[pop, G, ...]`` tensors,
+        differentiable w.r.t. each genome's tensors."""
+        genomes = [g for member in members for g in member]
         if not genomes:
             raise ValueError("a network needs at least one genome")
         options, k = genomes[0].options, genomes[0].k
         for i, g in enumerate(genomes):
             if g.options != options or g.k != k:
                 raise ValueError(
-                    f"genome {i} differs from genome 0 in k or RuleOptions ({g.k} vs {k}); a population "
+                    f"genome {i} differs from genome 0 in k or RuleOptions (k={g.k} vs k={k}); a population "
                     "shares one structure: build one Network per structure")
         options.check_states(k)
-        dicts = [g.tensors() for g in genomes]
         names = list(MATRICES) + list(SCALARS) + [n for n, flag in OPTIONAL.items() if getattr(options, flag)]
         fields = {}
         for name in names:
-            parts = []
-            for i, d in enumerate(dicts):
-                if name not in d:
-                    raise ValueError(f"genome {i} lacks {name!r}, which its options require")
-                parts.append(torch.as_tensor(d[name]).to(dtype=dtype, device=device))
-            fields[name] = torch.stack(parts)
+            fields[name] = torch.stack([torch.stack([
+                torch.as_tensor(g.tensors()[name]).to(dtype=dtype, device=device) for g in member])
+                for member in members])
         return cls(options=options, **fields)
+
+
+def per_genome(value: torch.Tensor, genome_index: torch.Tensor | None) -> torch.Tensor:
+    """A ``[pop, G, *rest]`` parameter for each of ``n`` neurons or edges: ``[pop, n, *rest]``.
+
+    ``genome_index [n]`` names each one's genome group; None (one group) keeps ``[pop, 1, *rest]``,
+    which broadcasts over the ``n`` axis.
+    """
+    return value if genome_index is None else value.index_select(1, genome_index)

@@ -12,16 +12,21 @@ import torch
 
 from graphnet.engine.activations import activate
 from graphnet.engine.program import EdgeWeights, StageProgram, SweepProgram, sender_major
-from graphnet.engine.rule import RuleTensors
+from graphnet.engine.rule import RuleTensors, per_genome
 from graphnet.rules.options import BackwardUpdate
 
 NORM_EPS = 1e-5
 
 
-def mix(matrix: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """``out[p, c] = Σ_d matrix[p, c, d] · a[p, d]``: ``[pop, k, k] × [pop, k, N, B] -> [pop, k, N, B]``."""
+def mix(matrix: torch.Tensor, a: torch.Tensor, neuron_genome: torch.Tensor | None = None) -> torch.Tensor:
+    """``out[p, c, n] = Σ_d matrix[p, g(n), c, d] · a[p, d, n]``: ``[pop, G, k, k] × [pop, k, N, B]``.
+
+    ``neuron_genome [N]`` gives ``g(n)``; None means one genome group (a single matrix product).
+    """
     pop, k, n, batch = a.shape
-    return torch.matmul(matrix, a.reshape(pop, k, n * batch)).reshape(pop, -1, n, batch)
+    if neuron_genome is None:
+        return torch.matmul(matrix[:, 0], a.reshape(pop, k, n * batch)).reshape(pop, -1, n, batch)
+    return torch.einsum("pncd,pdnb->pcnb", per_genome(matrix, neuron_genome), a)
 
 
 def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, x: torch.Tensor) -> torch.Tensor:
@@ -55,12 +60,17 @@ def update(a_r: torch.Tensor, message: torch.Tensor, stage: StageProgram, rule: 
     if backward and options.backward_update is BackwardUpdate.MULTIPLICATIVE:
         new = a_r * message
     else:
-        pre = rule.f.view(-1, 1, 1, 1) * a_r + rule.eta.view(-1, 1, 1, 1) * message
+        genome = stage.receiver_genome
+        pop = a_r.shape[0]
+        pre = (per_genome(rule.f, genome).view(pop, 1, -1, 1) * a_r
+               + per_genome(rule.eta, genome).view(pop, 1, -1, 1) * message)
         if options.normalize:
             mean = pre.mean(dim=(2, 3), keepdim=True)
             var = pre.var(dim=(2, 3), keepdim=True, unbiased=False)
             pre = (pre - mean) / torch.sqrt(var + NORM_EPS)
-            pre = pre * rule.norm_scale[:, :, None, None] + rule.norm_shift[:, :, None, None]
+            scale, shift = (per_genome(t, genome).transpose(1, 2).unsqueeze(-1)  # [pop, k, R or 1, 1]
+                            for t in (rule.norm_scale, rule.norm_shift))
+            pre = pre * scale + shift
         output_activation = options.output_activation or options.activation
         if stage.all_outputs:
             new = activate(pre, output_activation, derivative_mask)
@@ -81,7 +91,7 @@ def run_sweep(a: torch.Tensor, weights: EdgeWeights, program: SweepProgram, rule
     mixing = rule.mu if backward else rule.nu
     for _ in range(program.rounds):
         for stage in program.stages:
-            message = aggregate(stage, program, weights, mix(mixing, a))
+            message = aggregate(stage, program, weights, mix(mixing, a, program.neuron_genome))
             a_r = a.index_select(2, stage.receivers)
             new = update(a_r, message, stage, rule, backward, derivative_mask, state_mask)
             a = a.index_copy(2, stage.receivers, new)

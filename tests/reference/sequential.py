@@ -27,7 +27,7 @@ def _order(n, edges, updated):
     return sorted(g.nodes), True
 
 
-def _sweep(a, edges, weights, mix, genome, opts, updated, is_output, rounds, backward):
+def _sweep(a, edges, weights, mixing, genome_of, opts, updated, is_output, rounds, backward):
     """a: [N, k, B] float64 (modified copy returned)."""
     n = a.shape[0]
     order, cyclic = _order(n, edges, updated)
@@ -43,11 +43,11 @@ def _sweep(a, edges, weights, mix, genome, opts, updated, is_output, rounds, bac
         for e, s in incoming[v]:
             w = weights[e]  # [C]
             w = w.expand(k) if w.numel() == 1 else w
-            m = m + w[:, None] * (mix @ a_src[s])
+            m = m + w[:, None] * (getattr(genome_of[s], mixing) @ a_src[s])
         if backward and opts.backward_update.value == "multiplicative":
             new = a_src[v] * m
         else:
-            pre = genome.f * a_src[v] + genome.eta * m
+            pre = genome_of[v].f * a_src[v] + genome_of[v].eta * m
             act = (opts.output_activation or opts.activation).value if is_output[v] else opts.activation.value
             fn, prime = ACT[act]
             new = torch.stack([prime(pre[c]) if c in deriv else fn(pre[c]) for c in range(k)])
@@ -65,10 +65,11 @@ def _sweep(a, edges, weights, mix, genome, opts, updated, is_output, rounds, bac
     return a
 
 
-def _hebbian(a, edges, weights, genome, opts):
+def _hebbian(a, edges, weights, genome_of, opts):
     out = {}
     channels = weights[0].numel() if len(weights) else 0
     for e, (s, r) in enumerate(edges):
+        genome = genome_of[r]  # a synapse learns with its receiver's genome
         pre = genome.P.T @ a[s]  # [k, B]: pre[c] = Σ_e a_s[e] P[e, c]
         post = genome.Q @ a[r]
         delta = (pre[:channels] * post[:channels]).mean(-1)
@@ -87,13 +88,15 @@ def _normalized(weights, edges, n):
     return {e: weights[e] / torch.sqrt(square[r] + 1e-12) for e, (s, r) in enumerate(edges)}
 
 
-def reference_step(topology, genome, forward_w, backward_w, x, target, learn=True):
+def reference_step(topology, genome, forward_w, backward_w, x, target, learn=True, genome_of=None):
     """One inner step. ``forward_w [E_f, C]``, ``backward_w [E_b, C]`` (ignored when tied),
-    ``x [B, n_in]``, ``target [B, n_out]`` already encoded. Returns (forward_w, backward_w, states)."""
+    ``x [B, n_in]``, ``target [B, n_out]`` already encoded. ``genome_of``: per-neuron genomes
+    (per-group genomes; default: ``genome`` everywhere). Returns (forward_w, backward_w, states)."""
     opts = genome.options
     dbl = lambda t: torch.as_tensor(t, dtype=torch.float64)  # noqa: E731
-    g = type("G", (), {name: dbl(v) for name, v in genome.tensors().items()})
+    as_params = lambda gen: type("G", (), {name: dbl(v) for name, v in gen.tensors().items()})  # noqa: E731
     n, k, batch = topology.n_neurons, genome.k, x.shape[0]
+    g = [as_params(gen) for gen in (genome_of or [genome] * n)]
     fedges = [tuple(map(int, e)) for e in topology.forward_index.T]
     bedges = [tuple(map(int, e)) for e in topology.backward_index.T]
     fw = {e: dbl(forward_w[e]) for e in range(len(fedges))}
@@ -114,7 +117,7 @@ def reference_step(topology, genome, forward_w, backward_w, x, target, learn=Tru
     if topology.bias_index is not None:
         a[topology.bias_index, 0] = 1.0
     f_eff = _normalized(fw, fedges, n) if opts.synapse_normalization else fw
-    a = _sweep(a, fedges, f_eff, g.nu, g, opts, [not c for c in clamped], is_output, topology.rounds, False)
+    a = _sweep(a, fedges, f_eff, "nu", g, opts, [not c for c in clamped], is_output, topology.rounds, False)
     if not learn:
         return fw, bw, a
     if opts.forward_synapse_update:
@@ -141,7 +144,7 @@ def reference_step(topology, genome, forward_w, backward_w, x, target, learn=Tru
         has_feedback[r] = True
     updated = [not clamped[v] and not is_output[v] and has_feedback[v] for v in range(n)]
     b_eff = _normalized(bw, bedges, n) if opts.synapse_normalization else bw
-    a = _sweep(a, bedges, b_eff, g.mu, g, opts, updated, is_output, topology.backward_rounds, True)
+    a = _sweep(a, bedges, b_eff, "mu", g, opts, updated, is_output, topology.backward_rounds, True)
     fw = _hebbian(a, fedges, fw, g, opts)
     if not opts.tied_backward:
         bw = _hebbian(a, bedges, bw, g, opts)
