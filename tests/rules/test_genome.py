@@ -131,9 +131,9 @@ def test_tensors_match_engine_names(options):
     assert list(g.tensors()) == expected
     assert all(g.tensors()[n] is getattr(g, n) for n in expected)
     g2 = Genome.random(3, seed=1, options=options)
-    rt = RuleTensors.stack([g, g2])
-    assert rt.pop == 2 and rt.k == 3
-    assert torch.equal(rt.nu[1], g2.nu) and torch.equal(rt.eta_tilde, torch.tensor([0.01, 0.01]))
+    rt = RuleTensors.stack([[g], [g2]])  # two members, one genome group each
+    assert rt.pop == 2 and rt.groups == 1 and rt.k == 3
+    assert torch.equal(rt.nu[1, 0], g2.nu) and torch.equal(rt.eta_tilde, torch.tensor([[0.01], [0.01]]))
     for name, flag in OPTIONAL.items():
         assert (getattr(rt, name) is not None) == getattr(options, flag)
 
