@@ -65,8 +65,16 @@ def genome_groups(topology: Topology, members: list) -> tuple[list[list[RuleSour
     return [list(member.values()) for member in members], neuron_genome
 
 
-def options_need_sink_outputs(options) -> bool:
-    return options.feedback is not Feedback.TARGET
+def _warn_if_not_gradient(plan) -> None:
+    """Gradient feedback (the backprop genome) equals SGD only if errors can reach every neuron."""
+    if plan.outputs_with_out_edges:
+        warnings.warn(f"{plan.outputs_with_out_edges} output neuron(s) have outgoing forward edges: outputs are "
+                      "clamped during the backward sweep, so gradient feedback (the backprop genome) misses the "
+                      "error those edges carry back; it equals SGD only when outputs are sinks", stacklevel=3)
+    if plan.hidden_without_feedback:
+        warnings.warn(f"{plan.hidden_without_feedback} hidden neuron(s) with outgoing forward edges receive no "
+                      "backward edge: their error signal stays σ'(z), so gradient feedback (the backprop genome) "
+                      "is not SGD; use backward='reverse'", stacklevel=3)
 
 
 KERNELS = {"csr": CSR, "reference": GatherScatter}
@@ -105,10 +113,16 @@ class Network:
                  kernel: str = "csr", dense: bool = True):
         if kernel not in KERNELS:
             raise ValueError(f"kernel={kernel!r}: expected one of {sorted(KERNELS)}")
+        if not isinstance(topology, Topology):
+            raise TypeError(f"topology must be a graphnet.Topology, got {type(topology).__name__} "
+                            "(build one with Topology.from_networkx / from_edges / load)")
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r}, but this torch build ({torch.__version__}) sees no CUDA GPU")
         self.topology = topology
         self.is_population = isinstance(genome, (list, tuple))
         members = list(genome) if self.is_population else [genome]
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = device
         self.dtype = dtype
         members, neuron_genome = genome_groups(topology, members)
         self.rule = RuleTensors.stack(members, dtype=dtype, device=self.device)
@@ -120,11 +134,8 @@ class Network:
         self.backward_program = SweepProgram(plan.backward, n, self.device, KERNELS[kernel], neuron_genome)
         self.tie = (TiedBackward(self.forward_program, self.backward_program, plan.backward_twin)
                     if self.rule.options.tied_backward else None)
-        if options_need_sink_outputs(self.rule.options) and plan.outputs_with_out_edges:
-            warnings.warn(f"{plan.outputs_with_out_edges} output neuron(s) have outgoing forward edges: outputs are "
-                          "clamped during the backward sweep, so gradient feedback (the backprop genome) will "
-                          "miss the error those edges carry back; it equals SGD only when outputs are sinks",
-                          stacklevel=2)
+        if self.rule.options.feedback is not Feedback.TARGET:
+            _warn_if_not_gradient(plan)
         self._input_index = torch.as_tensor(np.array(plan.input_index), device=self.device)
         self._output_index = torch.as_tensor(np.array(plan.output_index), device=self.device)
         k = self.rule.k
@@ -150,14 +161,18 @@ class Network:
         return len(self.plan.output_index)
 
     def initial_synapses(self, seed: int) -> Synapses:
-        """Fresh synapses ``N(0, 1) · init_scale / sqrt(fan_in of the receiver)``, drawn in edge order."""
-        generator = torch.Generator().manual_seed(seed)
+        """Fresh synapses ``N(0, 1) · init_scale / sqrt(fan_in of the receiver)``, drawn in edge order.
+
+        Member ``p`` draws with seed ``seed + p`` (forward edges, then backward edges), in float64 on
+        the CPU: member p of a population equals a single network built with ``seed + p``, in any
+        dtype and on any device.
+        """
         channels = self.rule.channels
+        generators = [torch.Generator().manual_seed(seed + p) for p in range(self.population)]
 
         def draw(program: SweepProgram, edge_index: np.ndarray) -> EdgeWeights:
-            # drawn in float64 on the CPU: the same seed gives the same synapses in every dtype and device
-            noise = torch.randn(self.population, edge_index.shape[1], channels, generator=generator,
-                                dtype=torch.float64).to(self.device, self.dtype)
+            noise = torch.stack([torch.randn(edge_index.shape[1], channels, generator=g, dtype=torch.float64)
+                                 for g in generators]).to(self.device, self.dtype)
             fan_in = np.maximum(program.plan.fan_in[edge_index[1]], 1)
             scale = torch.as_tensor(1 / np.sqrt(fan_in), dtype=self.dtype, device=self.device)
             genome = None if self.neuron_genome is None else torch.as_tensor(
@@ -176,7 +191,10 @@ class Network:
 
     @property
     def forward_weights(self) -> torch.Tensor:
-        """``[pop, n_forward_edges, channels]`` aligned with ``topology.forward_edges``."""
+        """``[pop, n_forward_edges, channels]`` aligned with ``topology.forward_edges``.
+
+        Reading returns a new tensor (synapses are stored per block): to change synapses, assign a
+        whole tensor, e.g. ``w = net.forward_weights; w[0, e] = 0; net.forward_weights = w``."""
         return self.forward_program.to_edge_order(self.synapses.forward)
 
     @forward_weights.setter
@@ -202,6 +220,8 @@ class Network:
         if tuple(values.shape) != expected:
             raise ValueError(f"{name} must have shape [population, n_edges, channels] = {list(expected)}, "
                              f"got {list(values.shape)}")
+        if not torch.isfinite(values).all():
+            raise ValueError(f"{name} contains NaN or Inf")
 
     def _backward(self) -> EdgeWeights:
         return self.tie(self.synapses.forward) if self.tie else self.synapses.backward
@@ -256,7 +276,7 @@ class Network:
 
     def _learn(self, a: torch.Tensor) -> None:
         self.synapses.forward = synapse_update(a, self.synapses.forward, self.forward_program, self.rule)
-        if self.synapses.backward is not None:
+        if self.synapses.backward is not None and not self.rule.options.fixed_backward:
             self.synapses.backward = synapse_update(a, self.synapses.backward, self.backward_program, self.rule)
 
     def _initial_state(self, x: torch.Tensor) -> torch.Tensor:
@@ -287,11 +307,12 @@ class Network:
     # ------------------------------------------------------------------ input checks
     def _inputs(self, x) -> torch.Tensor:
         x = torch.as_tensor(x, dtype=self.dtype, device=self.device)
+        given = list(x.shape)
         if x.dim() == 2:
             x = x.unsqueeze(0).expand(self.population, -1, -1)
         if x.dim() != 3 or x.shape[2] != self.n_inputs or x.shape[0] != self.population:
             raise ValueError(f"x must be [batch, n_inputs] or [population, batch, n_inputs] with n_inputs="
-                             f"{self.n_inputs} and population={self.population}; got shape {list(x.shape)}")
+                             f"{self.n_inputs} and population={self.population}; got shape {given}")
         if x.shape[1] == 0:
             raise ValueError("x holds an empty batch")
         if not torch.isfinite(x).all():

@@ -132,8 +132,8 @@ class TiedBackward:
 
     def __init__(self, forward: SweepProgram, backward: SweepProgram, twin: np.ndarray | None):
         if twin is None:
-            raise ValueError("tied_backward needs a forward twin u->v for every backward edge v->u; "
-                             "this topology has backward edges without one (use backward='reverse')")
+            raise ValueError("tied_backward (set by Genome.backprop) needs a forward twin u->v for every backward "
+                             "edge v->u; this topology has backward edges without one (use backward='reverse')")
         device = forward.flat_edges.device
         edge_to_flat = forward.edge_to_flat.cpu().numpy()
         offsets = np.cumsum([0] + forward.dense_sizes)

@@ -84,19 +84,38 @@ class RuleTensors:
         genomes = [g for member in members for g in member]
         if not genomes:
             raise ValueError("a network needs at least one genome")
+        for i, g in enumerate(genomes):
+            if not all(hasattr(g, attr) for attr in ("options", "k", "tensors")):
+                raise TypeError(f"genome {i} is a {type(g).__name__}, not a graphnet.Genome")
         options, k = genomes[0].options, genomes[0].k
         for i, g in enumerate(genomes):
-            if g.options != options or g.k != k:
-                raise ValueError(
-                    f"genome {i} differs from genome 0 in k or RuleOptions (k={g.k} vs k={k}); a population "
-                    "shares one structure: build one Network per structure")
+            if g.k != k:
+                raise ValueError(f"genome {i} has k={g.k} states, genome 0 has k={k}; a population shares k")
+            if g.options != options:
+                ours, theirs = options.to_dict(), g.options.to_dict()
+                diff = {name: (ours[name], theirs[name]) for name in ours if ours[name] != theirs[name]}
+                raise ValueError(f"genome {i} differs from genome 0 in RuleOptions {diff} (genome 0, genome {i}); "
+                                 "a population shares one structure: build one Network per structure")
         options.check_states(k)
         names = list(MATRICES) + list(SCALARS) + [n for n, flag in OPTIONAL.items() if getattr(options, flag)]
+        shapes = {name: (k, k) if name in MATRICES else (k,) if name.startswith("norm_") else () for name in names}
+        tensors = [g.tensors() for g in genomes]
+        for i, values in enumerate(tensors):
+            for name in names:
+                value = torch.as_tensor(values[name])
+                if tuple(value.shape) != shapes[name]:
+                    raise ValueError(f"genome {i}: {name} has shape {list(value.shape)}, expected "
+                                     f"{list(shapes[name])} for k={k}")
+                if not torch.isfinite(value).all():
+                    raise ValueError(f"genome {i}: {name} contains NaN or Inf")
         fields = {}
         for name in names:
-            fields[name] = torch.stack([torch.stack([
-                torch.as_tensor(g.tensors()[name]).to(dtype=dtype, device=device) for g in member])
-                for member in members])
+            stacked, start = [], 0
+            for member in members:
+                stacked.append(torch.stack([torch.as_tensor(t[name]).to(dtype=dtype, device=device)
+                                            for t in tensors[start:start + len(member)]]))
+                start += len(member)
+            fields[name] = torch.stack(stacked)
         return cls(options=options, **fields)
 
 

@@ -65,6 +65,8 @@ class RuleOptions:
             into the same neuron (same channel), when computing activations only.
         oja: add the Oja-like decay ``-oja · mean_batch(post²) · w`` to the synapse update.
         forward_synapse_update: also update synapses right after the forward sweep.
+        fixed_backward: backward synapses keep their initial values (random fixed feedback, as in
+            feedback alignment); only forward synapses learn.
     """
 
     activation: Activation = Activation.RELU_TANH
@@ -79,6 +81,7 @@ class RuleOptions:
     synapse_normalization: bool = False
     oja: bool = False
     forward_synapse_update: bool = False
+    fixed_backward: bool = False
 
     def __post_init__(self) -> None:
         coerce = {"activation": Activation, "backward_update": BackwardUpdate, "feedback": Feedback}
@@ -105,6 +108,9 @@ class RuleOptions:
             if any(s < 0 for s in states) or len(set(states)) != len(states):
                 raise ValueError(f"RuleOptions.{name}={value!r}: state indices must be distinct and >= 0")
             object.__setattr__(self, name, states)
+        if self.tied_backward and self.fixed_backward:
+            raise ValueError("fixed_backward and tied_backward exclude each other: tied backward synapses "
+                             "follow their (learning) forward twins")
         if self.feedback is not Feedback.TARGET and 1 not in self.derivative_states:
             raise ValueError(
                 f"feedback={self.feedback.value!r} multiplies by σ'(z) held in state 1: "

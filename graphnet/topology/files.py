@@ -43,6 +43,8 @@ def from_networkx(graph, bias: bool, rounds, backward_rounds, allow_self_loops: 
         raise ValueError(f"expected a networkx DiGraph or MultiDiGraph, got {type(graph).__name__}")
     if graph.number_of_nodes() == 0:
         raise ValueError("empty graph: no nodes")
+    rounds = graph.graph.get("rounds") if rounds is None else rounds  # to_networkx records them
+    backward_rounds = graph.graph.get("backward_rounds") if backward_rounds is None else backward_rounds
     neurons, groups = [], []
     ports = {"input": [], "output": []}  # role -> [(sort key, group position)]
     for position, (node, attrs) in enumerate(graph.nodes(data=True)):
@@ -135,7 +137,9 @@ def _port_index(ports: list, groups: list) -> np.ndarray:
 
 def to_networkx(topology: Topology) -> nx.MultiDiGraph:
     """See :meth:`Topology.to_networkx`."""
-    return _neuron_graph(topology, "explicit")
+    graph = _neuron_graph(topology, "explicit")
+    graph.graph.update(rounds=topology.rounds, backward_rounds=topology.backward_rounds)
+    return graph
 
 
 def _roles(topology: Topology) -> list:

@@ -114,6 +114,7 @@ class ExecutionPlan:
     n_backward_edges: int
     backward_twin: np.ndarray | None  # [E_b] forward edge mirrored by each backward edge; None if some lack one
     outputs_with_out_edges: int  # output neurons that send forward edges (they are clamped in the backward sweep)
+    hidden_without_feedback: int  # hidden neurons that send forward edges but receive no backward edge
 
 
 def compile_plan(topology: Topology, dense_min_edges: int = DENSE_MIN_EDGES,
@@ -144,7 +145,9 @@ def compile_plan(topology: Topology, dense_min_edges: int = DENSE_MIN_EDGES,
         bias_index=topology.bias_index, forward=forward, backward=backward,
         n_forward_edges=topology.forward_index.shape[1], n_backward_edges=backward_index.shape[1],
         backward_twin=_twins(topology.forward_index, backward_index, n),
-        outputs_with_out_edges=int(is_output[np.unique(topology.forward_index[0])].sum()))
+        outputs_with_out_edges=int(is_output[np.unique(topology.forward_index[0])].sum()),
+        hidden_without_feedback=int((forward_updated & ~is_output & ~has_feedback
+                                     & np.isin(np.arange(n), topology.forward_index[0])).sum()))
 
 
 def _sweep_plan(topology: Topology, edge_index: np.ndarray, blocks, updated: np.ndarray,

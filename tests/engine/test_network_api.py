@@ -71,7 +71,7 @@ def test_bad_weights_and_options():
         net.forward_weights = torch.zeros(1, 5, 3)
     with pytest.raises(ValueError, match="kernel="):
         gn.Network(topology, gn.Genome.random(3), kernel="fast")
-    with pytest.raises(ValueError, match="differs from genome 0"):
+    with pytest.raises(ValueError, match="genome 1 has k=4 states, genome 0 has k=3"):
         gn.Network(topology, [gn.Genome.random(3), gn.Genome.random(4)])
     tied = gn.Network(topology, gn.Genome.backprop(lr=0.1))
     with pytest.raises(ValueError, match="tied"):
