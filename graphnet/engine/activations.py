@@ -22,19 +22,16 @@ def _sigmoid_prime(x):
 FUNCTIONS = {
     Activation.TANH: (torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
     Activation.SIGMOID: (torch.sigmoid, _sigmoid_prime),
-    Activation.RELU_TANH: (_relu_tanh, _relu_tanh_prime),
+    Activation.RELU_TANH: (_relu_tanh, _relu_tanh_prime),  # relu(tanh(x)), BLUR's hidden activation
     Activation.RELU: (torch.relu, lambda x: (x > 0).to(x.dtype)),
     Activation.IDENTITY: (lambda x: x, torch.ones_like),
 }
 
 
-def activate(pre: torch.Tensor, activation: Activation, derivative_mask: torch.Tensor | None) -> torch.Tensor:
-    """``σ(pre)`` on states where ``derivative_mask`` is False, ``σ'(pre)`` where it is True.
-
-    ``pre``: ``[pop, k, R, B]``; ``derivative_mask``: ``[k]`` bool or None (no derivative states).
-    """
+def activate(pre: torch.Tensor, activation: Activation, derivative_states: tuple[int, ...] = ()) -> torch.Tensor:
+    """``σ(pre)`` on every state, except ``σ'(pre)`` on ``derivative_states``. ``pre``: ``[pop, k, R, B]``."""
     fn, prime = FUNCTIONS[activation]
-    value = fn(pre)
-    if derivative_mask is None:
-        return value
-    return torch.where(derivative_mask.view(1, -1, 1, 1), prime(pre), value)
+    if not derivative_states:
+        return fn(pre)
+    return torch.stack([prime(pre[:, s]) if s in derivative_states else fn(pre[:, s])
+                        for s in range(pre.shape[1])], dim=1)

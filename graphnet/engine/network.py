@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from graphnet.engine.kernels import CSR, GatherScatter
-from graphnet.engine.plasticity import normalize_synapses, synapse_update
+from graphnet.engine.plasticity import HebbianTerms, normalize_synapses, synapse_update
 from graphnet.engine.program import EdgeWeights, SweepProgram, TiedBackward
 from graphnet.engine.rule import RuleSource, RuleTensors, per_genome
 from graphnet.engine.sweep import run_sweep
@@ -138,13 +138,9 @@ class Network:
             _warn_if_not_gradient(plan)
         self._input_index = torch.as_tensor(np.array(plan.input_index), device=self.device)
         self._output_index = torch.as_tensor(np.array(plan.output_index), device=self.device)
-        k = self.rule.k
-        states = torch.arange(k, device=self.device)
-        options = self.rule.options
-        self._derivative_mask = (torch.isin(states, torch.tensor(options.derivative_states, device=self.device))
-                                 if options.derivative_states else None)
-        self._backward_state_mask = (torch.isin(states, torch.tensor(options.backward_states, device=self.device))
-                                     if options.backward_states is not None else None)
+        consecutive = len(plan.input_index) and np.array_equal(
+            plan.input_index, np.arange(plan.input_index[0], plan.input_index[0] + len(plan.input_index)))
+        self._input_span = slice(int(plan.input_index[0]), int(plan.input_index[-1]) + 1) if consecutive else None
         self.synapses = self.initial_synapses(seed)
 
     # ------------------------------------------------------------------ shapes and weights
@@ -263,32 +259,32 @@ class Network:
         backward = self._backward()
         if rule.options.synapse_normalization:
             backward = normalize_synapses(backward, self.backward_program)
-        a = run_sweep(a, backward, self.backward_program, rule, backward=True,
-                      derivative_mask=self._derivative_mask, state_mask=self._backward_state_mask)
+        a = run_sweep(a, backward, self.backward_program, rule, backward=True)
         self._learn(a)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.synapses.forward
         if self.rule.options.synapse_normalization:
             weights = normalize_synapses(weights, self.forward_program)
-        return run_sweep(self._initial_state(x), weights, self.forward_program, self.rule, backward=False,
-                         derivative_mask=self._derivative_mask)
+        return run_sweep(self._initial_state(x), weights, self.forward_program, self.rule, backward=False)
 
     def _learn(self, a: torch.Tensor) -> None:
-        self.synapses.forward = synapse_update(a, self.synapses.forward, self.forward_program, self.rule)
+        terms = HebbianTerms(a, self.rule, self.rule.channels, self.forward_program.neuron_genome)
+        self.synapses.forward = synapse_update(terms, self.synapses.forward, self.forward_program)
         if self.synapses.backward is not None and not self.rule.options.fixed_backward:
-            self.synapses.backward = synapse_update(a, self.synapses.backward, self.backward_program, self.rule)
+            self.synapses.backward = synapse_update(terms, self.synapses.backward, self.backward_program)
 
     def _initial_state(self, x: torch.Tensor) -> torch.Tensor:
         """``x [pop, B, n_inputs]`` -> states ``[pop, k, N, B]``: zeros, inputs and bias in state 0."""
         pop, batch, _ = x.shape
-        state0 = x.new_zeros(pop, self.plan.n_neurons, batch)
-        state0 = state0.index_copy(1, self._input_index, x.transpose(1, 2))
+        a = x.new_zeros(pop, self.rule.k, self.plan.n_neurons, batch)
+        if self._input_span is not None:
+            a[:, 0, self._input_span] = x.transpose(1, 2)
+        else:
+            a[:, 0].index_copy_(1, self._input_index, x.transpose(1, 2))
         if self.plan.bias_index is not None:
-            bias = torch.tensor([self.plan.bias_index], device=self.device)
-            state0 = state0.index_fill(1, bias, 1.0)
-        rest = x.new_zeros(pop, self.rule.k - 1, self.plan.n_neurons, batch)
-        return torch.cat([state0.unsqueeze(1), rest], dim=1)
+            a[:, 0, self.plan.bias_index] = 1.0
+        return a
 
     def _feedback(self, a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Write the feedback into the outputs: state 1 as ``RuleOptions.feedback`` says, states 2.. = 0."""
@@ -302,7 +298,9 @@ class Network:
         else:
             signal = (torch.softmax(out[:, 0], dim=1) - t) * out[:, 1]
         new = torch.cat([out[:, :1], signal.unsqueeze(1), torch.zeros_like(out[:, 2:])], dim=1)
-        return a.index_copy(2, self._output_index, new)
+        if torch.is_grad_enabled():
+            return a.index_copy(2, self._output_index, new)
+        return a.index_copy_(2, self._output_index, new)
 
     # ------------------------------------------------------------------ input checks
     def _inputs(self, x) -> torch.Tensor:
@@ -315,7 +313,7 @@ class Network:
                              f"{self.n_inputs} and population={self.population}; got shape {given}")
         if x.shape[1] == 0:
             raise ValueError("x holds an empty batch")
-        if not torch.isfinite(x).all():
+        if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():  # one cheap pass when all is well
             raise ValueError("x contains NaN or Inf")
         return x
 

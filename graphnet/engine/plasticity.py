@@ -1,6 +1,6 @@
 """Synapse plasticity: the Hebbian update with its Oja-like term, and synapse normalization.
 
-For every edge ``s -> t`` (sender ``s``, receiver ``t``) and channel ``c``:
+For every edge ``s -> t`` (sender ``s``, receiver ``t``) and channel ``c``, with the genome of ``t``:
 ``Δw[c] = mean_batch(pre_s[c] · post_t[c]) - oja · mean_batch(post_t[c]²) · w[c]`` with
 ``pre = Pᵀ a`` and ``post = Q a``, then ``w ← f̃ · w + η̃ · Δw``.
 """
@@ -15,47 +15,59 @@ from graphnet.engine.sweep import mix
 SYNAPSE_NORM_EPS = 1e-12
 
 
-def synapse_update(a: torch.Tensor, weights: EdgeWeights, program: SweepProgram, rule: RuleTensors) -> EdgeWeights:
-    """New synapses of one edge set after a Hebbian step on states ``a [pop, k, N, B]``.
+class HebbianTerms:
+    """``post = Q a`` (each neuron with its own genome's ``Q``) and ``pre = P_gᵀ a`` per genome group
+    ``g``, computed once per step and shared by the forward and backward edge sets.
 
-    Each synapse learns with the genome of its receiver: ``post`` uses the receiver's own ``Q``;
-    ``pre`` is computed once per genome group ``g`` as ``P_gᵀ a`` for the synapses into group g.
+    Both are ``[pop, C, N, B]`` (only the ``C`` synapse channels are kept).
     """
-    pop, k, n, batch = a.shape
-    channels = weights.sparse.shape[1]
-    post = mix(rule.Q, a, program.neuron_genome)[:, :channels]  # [pop, C, N, B]
-    pre_of_group = {}
 
-    def pre(group: int) -> torch.Tensor:  # [pop, C, N, B]
-        if group not in pre_of_group:
-            pre_of_group[group] = mix(rule.P[:, group:group + 1].transpose(-1, -2), a)[:, :channels]
-        return pre_of_group[group]
+    def __init__(self, a: torch.Tensor, rule: RuleTensors, channels: int, neuron_genome: torch.Tensor | None):
+        self.a, self.rule, self.channels = a, rule, channels
+        self.post = mix(rule.Q, a, neuron_genome)[:, :channels]
+        self.post_power = self.post.pow(2).mean(-1) if rule.options.oja else None  # [pop, C, N]
+        self._pre = {}
 
-    oja = rule.options.oja
-    post_power = post.pow(2).mean(-1) if oja else None  # [pop, C, N]
+    def pre(self, group: int) -> torch.Tensor:
+        if group not in self._pre:
+            self._pre[group] = mix(self.rule.P[:, group:group + 1].transpose(-1, -2), self.a)[:, :self.channels]
+        return self._pre[group]
+
+
+def synapse_update(terms: HebbianTerms, weights: EdgeWeights, program: SweepProgram) -> EdgeWeights:
+    """New synapses of one edge set after a Hebbian step (each synapse with its receiver's genome)."""
+    rule, post = terms.rule, terms.post
+    pop, channels, n, batch = post.shape
     dense = []
     for group, w, genome in zip(program.dense, weights.dense, program.dense_genome):
-        w_sr = sender_major(group, w)  # [pop, C, senders, receivers]
-        receivers = post[:, :, group.receivers]
-        delta = torch.matmul(pre(genome)[:, :, group.senders], receivers.transpose(-1, -2)) / batch
-        if oja:
-            delta = delta - rule.oja[:, genome].view(-1, 1, 1, 1) * post_power[:, :, None, group.receivers] * w_sr
-        new = rule.f_tilde[:, genome].view(-1, 1, 1, 1) * w_sr + rule.eta_tilde[:, genome].view(-1, 1, 1, 1) * delta
-        dense.append(sender_major(group, new))  # back to [a, b]
+        # ΔW in the stored [a, b] layout: rows a, columns b, whichever side sends
+        a_side, b_side = slice(group.a_start, group.a_start + group.a_size), slice(group.b_start, group.b_start + group.b_size)
+        rows = (post if group.reversed else terms.pre(genome))[:, :, a_side]
+        cols = (terms.pre(genome) if group.reversed else post)[:, :, b_side]
+        rate = rule.eta_tilde[:, genome].view(pop, 1, 1, 1)
+        keep = rule.f_tilde[:, genome].view(pop, 1, 1, 1)
+        if terms.post_power is not None:  # Oja: -oja · mean(post_receiver²) · w folds into the keep gate
+            power = terms.post_power[:, :, a_side, None] if group.reversed else terms.post_power[:, :, None, b_side]
+            keep = keep - rate * rule.oja[:, genome].view(pop, 1, 1, 1) * power
+        kept = (keep * w).reshape(pop * channels, group.a_size, group.b_size)
+        scaled_rows = (rows * (rate / batch)).reshape(pop * channels, group.a_size, batch)
+        new = torch.baddbmm(kept, scaled_rows, cols.reshape(pop * channels, group.b_size, batch).transpose(1, 2))
+        dense.append(new.reshape(pop, channels, group.a_size, group.b_size))
 
     flat = lambda t: t.reshape(pop * channels, n, batch)  # noqa: E731
     hebb = None
     for genome, positions, kernel in program.hebbian_parts:
-        part = kernel.hebbian(flat(post), flat(pre(genome))).reshape(pop, channels, -1)
+        part = kernel.hebbian(flat(post), flat(terms.pre(genome))).reshape(pop, channels, -1)
         hebb = part if positions is None else (
             (hebb if hebb is not None else part.new_zeros(weights.sparse.shape)).index_copy(2, positions, part))
-    delta = (hebb if hebb is not None else torch.zeros_like(weights.sparse)) / batch
-    if oja:
-        decay = per_genome(rule.oja, program.sparse_genome).view(pop, 1, -1)
-        delta = delta - decay * post_power.index_select(2, program.sparse_receiver) * weights.sparse
-    keep = per_genome(rule.f_tilde, program.sparse_genome).view(pop, 1, -1)
+    if hebb is None:
+        hebb = torch.zeros_like(weights.sparse)
     rate = per_genome(rule.eta_tilde, program.sparse_genome).view(pop, 1, -1)
-    return EdgeWeights(tuple(dense), keep * weights.sparse + rate * delta)
+    keep = per_genome(rule.f_tilde, program.sparse_genome).view(pop, 1, -1)
+    if terms.post_power is not None:
+        oja = per_genome(rule.oja, program.sparse_genome).view(pop, 1, -1)
+        keep = keep - rate * oja * terms.post_power.index_select(2, program.sparse_receiver)
+    return EdgeWeights(tuple(dense), torch.addcmul(keep * weights.sparse, rate / batch, hebb))
 
 
 def normalize_synapses(weights: EdgeWeights, program: SweepProgram) -> EdgeWeights:

@@ -42,6 +42,14 @@ class StageProgram:
     output_mask: torch.Tensor | None  # [R] bool; None when no receiver is an output
     all_outputs: bool
     receiver_genome: torch.Tensor | None  # [R] genome group of each receiver (None: one group)
+    receiver_span: slice | None  # the receivers as a slice when they are contiguous
+
+
+def _span(indices: np.ndarray) -> slice | None:
+    """``slice(first, last + 1)`` when ``indices`` (sorted) are consecutive, else None."""
+    if len(indices) and indices[-1] - indices[0] + 1 == len(indices):
+        return slice(int(indices[0]), int(indices[-1]) + 1)
+    return None
 
 
 class SweepProgram:
@@ -90,7 +98,7 @@ class SweepProgram:
             mask = torch.as_tensor(stage.output_mask, device=device)
             self.stages.append(StageProgram(long(stage.receivers), positions, kernel, dense, dense_rows,
                                             mask if bool(mask.any()) else None, bool(mask.all()),
-                                            by_genome(stage.receivers)))
+                                            by_genome(stage.receivers), _span(stage.receivers)))
         # storage <-> edge order: flat position p (dense groups, then sparse) holds edge flat_edges[p]
         flat_edges = np.concatenate(
             [np.arange(g.edge_start, g.edge_start + g.n_edges) for g in plan.dense] + [sparse.edge_ids]

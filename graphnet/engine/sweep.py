@@ -4,7 +4,8 @@ matrix (``nu`` / ``mu``) and update mode.
 
 Neuron states are laid out channel-major, ``a: [pop, k, n_neurons, batch]``: every per-channel
 product is contiguous, the ``k × k`` mixing is one matrix product over ``n_neurons · batch``, and a
-neuron range is a contiguous row block (PERF-NOTES.md).
+neuron range is a contiguous row block (PERF-NOTES.md). With autograd on, states are updated out
+of place (so a meta-gradient can flow through every step); with it off, in place.
 """
 from __future__ import annotations
 
@@ -29,70 +30,151 @@ def mix(matrix: torch.Tensor, a: torch.Tensor, neuron_genome: torch.Tensor | Non
     return torch.einsum("pncd,pdnb->pcnb", per_genome(matrix, neuron_genome), a)
 
 
-def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, x: torch.Tensor) -> torch.Tensor:
-    """Messages into a stage: ``m[p, c, r] = Σ_{s -> r} w_sr[p, c] · x[p, c, s]`` -> ``[pop, k, R, B]``.
+def stage_values(stage: StageProgram, sparse: torch.Tensor) -> torch.Tensor | None:
+    """The sparse synapses into a stage, ``[pop, C, E_stage]`` (None if it has none)."""
+    if not stage.kernel.row.numel():
+        return None
+    if stage.sparse_positions is None:
+        return sparse
+    pop, channels, n_edges = sparse.shape
+    selected = sparse.reshape(pop * channels, n_edges).index_select(1, stage.sparse_positions)
+    return selected.reshape(pop, channels, -1)
 
-    ``x``: mixed sender states ``[pop, k, N, B]``; single-channel weights serve every state.
+
+def as_index(indices: list[int]) -> slice | list[int]:
+    """A slice when ``indices`` are consecutive (indexing with it is a view, not a copy)."""
+    if indices and indices[-1] - indices[0] + 1 == len(indices) and indices == sorted(indices):
+        return slice(indices[0], indices[-1] + 1)
+    return indices
+
+
+def _channels(w: torch.Tensor, states: list[int] | None, count: int) -> torch.Tensor:
+    """Synapse channels serving ``count`` aggregated states: single-channel synapses broadcast,
+    multi-channel ones are the channels of the written ``states`` (all when None)."""
+    if w.shape[1] == 1:
+        return w.expand(w.shape[0], count, *w.shape[2:])
+    return w if states is None else w[:, as_index(states)]
+
+
+def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, values: torch.Tensor | None,
+              a: torch.Tensor, mixing: torch.Tensor, states: list[int] | None,
+              raw_states: list[int] | None) -> torch.Tensor:
+    """Messages into a stage: ``m[p, c, r] = Σ_{s -> r} w_sr[p, c] · (mixing a_s)[p, c]`` -> ``[pop, W, R, B]``.
+
+    ``mixing [pop, G, W, k]`` has the rows of the ``W`` computed ``states`` (None: all). With
+    ``raw_states`` (single-channel synapses, one genome group) the raw states that ``mixing``
+    reads are aggregated first and mixed after, ``m = mixing · Σ w a``, which skips states the
+    mixing ignores; otherwise senders are mixed first. Only the senders a stage reads are mixed
+    unless it has sparse edges.
     """
-    pop, k, n, batch = x.shape
+    pop, k, n, batch = a.shape
     rows = len(stage.receivers)
-    message = x.new_zeros(pop, k, rows, batch)
-    if stage.kernel.row.numel():
-        values = weights.sparse if stage.sparse_positions is None else \
-            weights.sparse.index_select(2, stage.sparse_positions)
-        values = values.expand(pop, k, values.shape[2]).reshape(pop * k, -1)
-        message = stage.kernel.aggregate(values, x.reshape(pop * k, n, batch)).reshape(pop, k, rows, batch)
+    genome = program.neuron_genome
+    mix_after = raw_states is not None
+    width = len(raw_states) if mix_after else mixing.shape[2]
+    channel_states = None if mix_after else states
+    if mix_after:
+        full = a[:, as_index(raw_states)]
+        sender_states = lambda group: full[:, :, group.senders]  # noqa: E731
+    else:
+        full = mix(mixing, a, genome) if values is not None else None
+        sender_states = lambda group: (full[:, :, group.senders] if full is not None else  # noqa: E731
+                                       mix(mixing, a[:, :, group.senders], None if genome is None else genome[group.senders]))
+    total = None
+    if values is not None and width:
+        sparse = _channels(values, channel_states, width).reshape(pop * width, -1)
+        total = stage.kernel.aggregate(sparse, full.reshape(pop * width, n, batch)).reshape(pop, width, rows, batch)
     for index, rows_of_group in zip(stage.dense, stage.dense_rows):
+        if not width:
+            break
         group = program.dense[index]
-        w = sender_major(group, weights.dense[index])  # [pop, C, senders, receivers]
-        part = torch.matmul(w.transpose(-1, -2), x[:, :, group.senders])  # [pop, k, receivers, B]
+        w = _channels(sender_major(group, weights.dense[index]), channel_states, width)  # [pop, W, senders, receivers]
+        part = torch.matmul(w.transpose(-1, -2), sender_states(group))  # [pop, W, receivers, B]
         if rows_of_group is None:  # the block feeds every receiver of the stage
-            message = message + part
+            total = part if total is None else total + part
         else:
-            message = message.index_add(2, rows_of_group, part)
-    return message
+            total = (a.new_zeros(pop, width, rows, batch) if total is None else total).index_add(2, rows_of_group, part)
+    if total is None:
+        return a.new_zeros(pop, mixing.shape[2], rows, batch)
+    if mix_after:
+        return torch.matmul(mixing[:, 0][:, :, raw_states], total.reshape(pop, width, rows * batch)).reshape(
+            pop, -1, rows, batch)
+    return total
 
 
 def update(a_r: torch.Tensor, message: torch.Tensor, stage: StageProgram, rule: RuleTensors,
-           backward: bool, derivative_mask: torch.Tensor | None, state_mask: torch.Tensor | None) -> torch.Tensor:
-    """New states of a stage's receivers ``[pop, k, R, B]`` from their states and messages."""
+           backward: bool, states: list[int] | None) -> torch.Tensor:
+    """New states of a stage's receivers ``[pop, k, R, B]``; only ``states`` (None: all) change,
+    ``message [pop, W, R, B]`` holds their messages."""
     options = rule.options
+    old = a_r if states is None else a_r[:, as_index(states)]
     if backward and options.backward_update is BackwardUpdate.MULTIPLICATIVE:
-        new = a_r * message
+        new = old * message
     else:
         genome = stage.receiver_genome
         pop = a_r.shape[0]
-        pre = (per_genome(rule.f, genome).view(pop, 1, -1, 1) * a_r
-               + per_genome(rule.eta, genome).view(pop, 1, -1, 1) * message)
+        pre = torch.addcmul(per_genome(rule.f, genome).view(pop, 1, -1, 1) * old,
+                            per_genome(rule.eta, genome).view(pop, 1, -1, 1), message)
         if options.normalize:
             mean = pre.mean(dim=(2, 3), keepdim=True)
             var = pre.var(dim=(2, 3), keepdim=True, unbiased=False)
             pre = (pre - mean) / torch.sqrt(var + NORM_EPS)
             scale, shift = (per_genome(t, genome).transpose(1, 2).unsqueeze(-1)  # [pop, k, R or 1, 1]
                             for t in (rule.norm_scale, rule.norm_shift))
+            if states is not None:
+                scale, shift = scale[:, states], shift[:, states]
             pre = pre * scale + shift
         output_activation = options.output_activation or options.activation
+        computed = range(rule.k) if states is None else states
+        derivative = tuple(i for i, s in enumerate(computed) if s in options.derivative_states)
         if stage.all_outputs:
-            new = activate(pre, output_activation, derivative_mask)
+            new = activate(pre, output_activation, derivative)
+        elif stage.output_mask is None:
+            new = activate(pre, options.activation, derivative)
         else:
-            new = activate(pre, options.activation, derivative_mask)
-            if stage.output_mask is not None:
-                out = activate(pre, output_activation, derivative_mask)
-                new = torch.where(stage.output_mask.view(1, 1, -1, 1), out, new)
-    if backward and state_mask is not None:
-        new = torch.where(state_mask.view(1, -1, 1, 1), new, a_r)
-    return new
+            new = torch.where(stage.output_mask.view(1, 1, -1, 1), activate(pre, output_activation, derivative),
+                              activate(pre, options.activation, derivative))
+    if states is None:
+        return new
+    return a_r.index_copy(1, torch.tensor(states, device=a_r.device), new)
+
+
+def _raw_states(mixing: torch.Tensor, rule: RuleTensors, program: SweepProgram) -> list[int] | None:
+    """States to aggregate before mixing (single-channel synapses and one genome group), else None.
+
+    A state whose column of ``mixing`` is zero is skipped, unless ``mixing`` requires grad (its
+    gradient needs every state's aggregate)."""
+    if rule.channels != 1 or program.neuron_genome is not None:
+        return None
+    if mixing.requires_grad:
+        return list(range(rule.k))
+    return torch.nonzero(mixing.abs().sum(dim=(0, 1, 2))).flatten().tolist()
 
 
 def run_sweep(a: torch.Tensor, weights: EdgeWeights, program: SweepProgram, rule: RuleTensors,
-              backward: bool, derivative_mask: torch.Tensor | None = None,
-              state_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Run one sweep over ``a [pop, k, N, B]``; returns the new states (out of place)."""
+              backward: bool) -> torch.Tensor:
+    """Run one sweep over ``a [pop, k, N, B]`` and return the new states. With autograd off, ``a``
+    itself is updated in place (and returned); with it on, nothing is modified.
+
+    The backward sweep computes only ``RuleOptions.backward_states`` (the others keep their values).
+    """
     mixing = rule.mu if backward else rule.nu
+    states = list(rule.options.backward_states) if backward and rule.options.backward_states is not None else None
+    if states is not None:
+        mixing = mixing[:, :, states]  # [pop, G, W, k]: rows of the written states
+    raw_states = _raw_states(mixing, rule, program)
+    in_place = not torch.is_grad_enabled()
+    values = [stage_values(stage, weights.sparse) for stage in program.stages]
     for _ in range(program.rounds):
-        for stage in program.stages:
-            message = aggregate(stage, program, weights, mix(mixing, a, program.neuron_genome))
-            a_r = a.index_select(2, stage.receivers)
-            new = update(a_r, message, stage, rule, backward, derivative_mask, state_mask)
-            a = a.index_copy(2, stage.receivers, new)
+        for stage, stage_sparse in zip(program.stages, values):
+            message = aggregate(stage, program, weights, stage_sparse, a, mixing, states, raw_states)
+            span = stage.receiver_span
+            a_r = a[:, :, span] if span is not None else a.index_select(2, stage.receivers)
+            new = update(a_r, message, stage, rule, backward, states)
+            if not in_place:
+                a = a.index_copy(2, stage.receivers, new)
+            elif span is not None:
+                a[:, :, span] = new
+            else:
+                a.index_copy_(2, stage.receivers, new)
     return a

@@ -19,7 +19,7 @@ import numpy as np
 from graphnet.topology.graph import Topology
 from graphnet.topology.validate import topological_levels
 
-DENSE_MIN_EDGES = 16  # a block with fewer synapses runs with the neuron-level edges
+DENSE_MIN_EDGES = 8  # a block with fewer synapses runs with the neuron-level edges
 
 
 @dataclasses.dataclass(frozen=True)
