@@ -11,6 +11,8 @@ OPTIONS = {
                                  derivative_states=(2,), activation="tanh", output_activation="sigmoid"),
     "single_channel_multiplicative": gn.RuleOptions(single_channel=True, backward_update="multiplicative",
                                                     backward_states=(1, 2)),
+    "fixed_feedback_written_states": gn.RuleOptions(fixed_backward=True, backward_states=(0, 2),
+                                                    forward_synapse_update=True, derivative_states=(0,)),
 }
 
 
@@ -69,3 +71,14 @@ def test_learning_changes_weights_by_the_rule(topology):
     before = net.forward_weights.clone()
     net.step(torch.randn(4, net.n_inputs, dtype=torch.float64), torch.zeros(4, dtype=torch.long))
     assert torch.allclose(net.forward_weights, 0.5 * before)
+
+
+def test_fixed_backward_keeps_feedback_synapses():
+    from conftest import TOPOLOGIES
+
+    topology = TOPOLOGIES["neuron_dag"]()
+    net = gn.Network(topology, gn.Genome.random(3, options=gn.RuleOptions(fixed_backward=True)))
+    before = net.backward_weights.clone()
+    net.step(torch.rand(4, net.n_inputs), torch.zeros(4, dtype=torch.long))
+    assert torch.equal(net.backward_weights, before)
+    assert not torch.equal(net.forward_weights, net.forward_program.to_edge_order(net.initial_synapses(0).forward))

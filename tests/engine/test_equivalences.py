@@ -90,3 +90,20 @@ def test_per_member_data_equals_separate_runs(topology):
         alone.backward_weights = both.backward_program.to_edge_order(both.initial_synapses(0).backward)[i:i + 1]
         alone.step(x[i], y[i])
         assert torch.allclose(alone.forward_weights[0], both.forward_weights[i], atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("options", OPTIONS + [gn.RuleOptions(backward_states=(1,), single_channel=True,
+                                                               backward_update="multiplicative")],
+                         ids=["default", "norm_oja", "tied", "written_states"])
+def test_in_place_path_without_autograd_equals_out_of_place(topology, options):
+    """With autograd off, sweeps write states in place; results must not change."""
+    if not _twins_ok(topology, options):
+        pytest.skip("tied backward edges need reversed twins; this graph has a custom backward set")
+    genome = gn.Genome.random(3, seed=11, options=options, dtype=torch.float64)
+    results = []
+    for grad in (True, False):
+        net = gn.Network(topology, genome, dtype=torch.float64, seed=4)
+        with torch.set_grad_enabled(grad):
+            results.append((_train(net), net.forward_weights, net.backward_weights))
+    for tracked, in_place in zip(*results):
+        assert torch.allclose(tracked, in_place, atol=1e-12, rtol=0)

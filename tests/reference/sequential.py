@@ -122,9 +122,9 @@ def reference_step(topology, genome, forward_w, backward_w, x, target, learn=Tru
         return fw, bw, a
     if opts.forward_synapse_update:
         fw = _hebbian(a, fedges, fw, g, opts)
-        if not opts.tied_backward:
+        if not opts.tied_backward and not opts.fixed_backward:
             bw = _hebbian(a, bedges, bw, g, opts)
-        else:
+        elif opts.tied_backward:
             bw = {e: fw[twin[(r, s)]] for e, (s, r) in enumerate(bedges)}
     t = dbl(target)
     for col, i in enumerate(topology.output_index):
@@ -146,7 +146,7 @@ def reference_step(topology, genome, forward_w, backward_w, x, target, learn=Tru
     b_eff = _normalized(bw, bedges, n) if opts.synapse_normalization else bw
     a = _sweep(a, bedges, b_eff, "mu", g, opts, updated, is_output, topology.backward_rounds, True)
     fw = _hebbian(a, fedges, fw, g, opts)
-    if not opts.tied_backward:
+    if not opts.tied_backward and not opts.fixed_backward:
         bw = _hebbian(a, bedges, bw, g, opts)
     return fw, bw, a
 
