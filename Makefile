@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) bench/step_time.py
+	$(PY) bench/step_time.py --threads 1
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

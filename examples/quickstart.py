@@ -10,6 +10,8 @@ import torch
 import graphnet as gn
 
 torch.manual_seed(0)
+torch.set_num_threads(1)  # a graph this small runs fastest on one thread
+torch.set_num_threads(1)  # a graph this small runs fastest on one thread
 
 # --- the graph: input superneuron -> hidden superneuron -> recurrent pair -> outputs, plus a skip
 G = nx.DiGraph()
@@ -38,7 +40,7 @@ def accuracy(net):
 
 
 for name, genome in [("backprop genome (SGD, lr 1.0)", gn.Genome.backprop(lr=1.0, activation="sigmoid")),
-                     ("random genome", gn.Genome.random(k=4, seed=0))]:
+                     ("random genome", gn.Genome.random(k=4, seed=3))]:
     net = gn.Network(topology, genome, seed=0)
     before = accuracy(net)
     for step in range(300):

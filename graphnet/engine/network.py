@@ -1,6 +1,6 @@
 """``Network``: a topology, a population of genomes and their synapses, stepped on batches.
 
-One inner step on a batch ``(x, y)`` (MODEL.md section 3):
+One inner step on a batch ``(x, y)`` (docs/MODEL.md section 3):
 
 1. reset neuron states; clamp inputs (state 0 = x) and the bias neuron (state 0 = 1);
 2. forward sweep along the forward edges (``nu``);

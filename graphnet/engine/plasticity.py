@@ -24,13 +24,13 @@ class HebbianTerms:
 
     def __init__(self, a: torch.Tensor, rule: RuleTensors, channels: int, neuron_genome: torch.Tensor | None):
         self.a, self.rule, self.channels = a, rule, channels
-        self.post = mix(rule.Q, a, neuron_genome)[:, :channels]
+        self.post = mix(rule.Q[:, :, :channels], a, neuron_genome)
         self.post_power = self.post.pow(2).mean(-1) if rule.options.oja else None  # [pop, C, N]
         self._pre = {}
 
     def pre(self, group: int) -> torch.Tensor:
         if group not in self._pre:
-            self._pre[group] = mix(self.rule.P[:, group:group + 1].transpose(-1, -2), self.a)[:, :self.channels]
+            self._pre[group] = mix(self.rule.P[:, group:group + 1, :, :self.channels].transpose(-1, -2), self.a)
         return self._pre[group]
 
 

@@ -88,7 +88,9 @@ def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, 
         if not width:
             break
         group = program.dense[index]
-        w = _channels(sender_major(group, weights.dense[index]), channel_states, width)  # [pop, W, senders, receivers]
+        w = sender_major(group, weights.dense[index])  # [pop, C, senders, receivers]
+        if w.shape[1] > 1:  # single-channel synapses broadcast in the product
+            w = _channels(w, channel_states, width)
         part = torch.matmul(w.transpose(-1, -2), sender_states(group))  # [pop, W, receivers, B]
         if rows_of_group is None:  # the block feeds every receiver of the stage
             total = part if total is None else total + part
@@ -97,7 +99,7 @@ def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, 
     if total is None:
         return a.new_zeros(pop, mixing.shape[2], rows, batch)
     if mix_after:
-        return torch.matmul(mixing[:, 0][:, :, raw_states], total.reshape(pop, width, rows * batch)).reshape(
+        return torch.matmul(mixing[:, 0][:, :, as_index(raw_states)], total.reshape(pop, width, rows * batch)).reshape(
             pop, -1, rows, batch)
     return total
 

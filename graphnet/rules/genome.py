@@ -1,4 +1,4 @@
-"""The genome: the small parameter set of MODEL.md section 2 shared by every neuron and synapse.
+"""The genome: the small parameter set of docs/MODEL.md section 2 shared by every neuron and synapse.
 
 A :class:`Genome` holds the learned numbers of an update rule under the paper's names, plus the
 :class:`~graphnet.rules.options.RuleOptions` that say how the engine uses them:
@@ -63,7 +63,7 @@ def _fmt_shape(shape: Sequence[int]) -> str:
 
 
 class Genome:
-    """Parameters of one learned update rule (MODEL.md section 2).
+    """Parameters of one learned update rule (docs/MODEL.md section 2).
 
     Build one with :meth:`random`, :meth:`backprop`, :meth:`from_vector` or :meth:`load`, or
     directly from tensors (keyword arguments only; numbers and nested lists are converted)::
@@ -257,7 +257,7 @@ class Genome:
     @classmethod
     def backprop(cls, lr: float, activation: str | Activation = "sigmoid", loss: str = "mse",
                  dtype: torch.dtype = torch.float32) -> "Genome":
-        """The genome that makes the simulator run plain SGD with learning rate ``lr`` (MODEL.md §4).
+        """The genome that makes the simulator run plain SGD with learning rate ``lr`` (docs/MODEL.md §4).
 
         ``k = 2``; state 0 holds the activation ``h`` and state 1 holds ``σ'(z)`` after the forward
         sweep and the error ``δ = ∂L/∂z`` after the backward sweep.

@@ -1,4 +1,4 @@
-"""Rule options: the switches of MODEL.md section 2 that are not learned numbers.
+"""Rule options: the switches of docs/MODEL.md section 2 that are not learned numbers.
 
 A :class:`RuleOptions` is a frozen, validated value shared by a genome and the engine. The
 defaults follow the paper's main configuration (BLUR's default network spec): ReLU-tanh on hidden
@@ -32,7 +32,7 @@ class Feedback(str, enum.Enum):
     """What is written into state 1 of the output neurons before the backward sweep.
 
     - ``target``: +1 for the true class, -1 for the others (or the float target as given);
-      states 2.. are set to 0. This is the learned-rule feedback of MODEL.md section 3.
+      states 2.. are set to 0. This is the learned-rule feedback of docs/MODEL.md section 3.
     - ``mse_gradient``: ``(h - t) · a[1]`` with ``t`` the one-hot label (or float target), i.e.
       ``dL/dz`` of ``L = mean_batch Σ_o ½ (h_o - t_o)²`` when state 1 holds ``σ'(z)``.
     - ``ce_gradient``: ``(softmax(h) - t) · a[1]``, the same for softmax cross-entropy on ``h``.

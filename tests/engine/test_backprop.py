@@ -1,4 +1,4 @@
-"""The backprop genome (MODEL.md section 4) against an independent autograd + SGD reference.
+"""The backprop genome (docs/MODEL.md section 4) against an independent autograd + SGD reference.
 
 The reference uses none of graphnet's engine code: it reads only ``forward_index``,
 ``input_index``, ``output_index``, ``bias_index`` and ``n_neurons`` from the topology, builds a

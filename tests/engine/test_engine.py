@@ -1,4 +1,4 @@
-"""The engine against the neuron-by-neuron reference of MODEL.md section 3 (tests/reference)."""
+"""The engine against the neuron-by-neuron reference of docs/MODEL.md section 3 (tests/reference)."""
 import pytest
 import torch
 

@@ -1,4 +1,4 @@
-"""Independent reference: MODEL.md section 3 neuron by neuron, for one genome, in float64.
+"""Independent reference: docs/MODEL.md section 3 neuron by neuron, for one genome, in float64.
 
 No plans, stages, kernels or batching tricks: a dict of per-edge weight vectors, neurons updated
 one at a time in a networkx topological order (or synchronous rounds for a cyclic graph), and the

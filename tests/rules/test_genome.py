@@ -1,7 +1,7 @@
 """Tests for graphnet.rules.genome and graphnet.rules.files.
 
 References are independent of the code under test: hand-built genomes whose vector is known
-entry by entry, a dense re-implementation of MODEL.md section 3 against torch autograd for the
+entry by entry, a dense re-implementation of docs/MODEL.md section 3 against torch autograd for the
 backprop genome, and a checksum recomputed here with hashlib.
 """
 import hashlib
@@ -305,7 +305,7 @@ def _dsigma(name, z):
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
 def test_backprop_genome_is_sgd(loss, activation):
-    """Run MODEL.md section 3 densely with the genome's numbers; compare with autograd + SGD."""
+    """Run docs/MODEL.md section 3 densely with the genome's numbers; compare with autograd + SGD."""
     torch.manual_seed(0)
     lr, B = 0.3, 5
     g = Genome.backprop(lr, activation=activation, loss=loss, dtype=torch.float64)
