@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from graphnet.engine.kernels import CSR, GatherScatter
+from graphnet.engine.kernels import GatherScatter
 from graphnet.topology.plan import DenseGroup, SweepPlan
 
 

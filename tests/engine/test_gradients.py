@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import graphnet as gn
-from graphnet import topologies
 
 STEPS = 3
 EPS = 1e-6
