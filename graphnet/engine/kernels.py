@@ -6,11 +6,12 @@ genome of a population and every synapse channel has its own edge values):
 - aggregation ``y[g, r, b] = Σ_{e: row_e = r} values[g, e] · x[g, col_e, b]``,
 - Hebbian (SDDMM) ``h[g, e] = Σ_b post[g, row_e, b] · pre[g, col_e, b]``.
 
-Two implementations: :class:`CSR` runs them as one block-diagonal sparse-matrix product
+Implementations: :class:`CSR` runs them as one block-diagonal sparse-matrix product
 (``torch.sparse`` SpMM / ``sampled_addmm``) with a hand-written backward (torch's own backward
 w.r.t. sparse values builds a dense ``rows × cols`` gradient, see PERF-NOTES.md);
 :class:`GatherScatter` is the plain ``index_select`` / ``index_add`` reference the tests compare
-against. Both accept the same arguments.
+against; :class:`Scatter` reduces with ``torch_scatter`` or PyTorch Geometric when one is
+installed (the optional ``scatter`` / ``pyg`` extras). All accept the same arguments.
 """
 from __future__ import annotations
 
@@ -133,3 +134,31 @@ class _Hebbian(torch.autograd.Function):
         grad_post = kernel._spmm(grad, pre, transposed=False) if ctx.needs_input_grad[0] else None
         grad_pre = kernel._spmm(grad, post, transposed=True) if ctx.needs_input_grad[1] else None
         return grad_post, grad_pre, None
+
+
+class Scatter(GatherScatter):
+    """Aggregation through ``torch_scatter.scatter`` (or ``torch_geometric.utils.scatter``).
+
+    Optional: PERF-NOTES measured no speed-up over :class:`CSR` on CPU; it is here for users whose
+    GPU builds of these packages are tuned. The Hebbian update is the gather reference.
+    """
+
+    def __init__(self, row: torch.Tensor, col: torch.Tensor, n_rows: int, n_cols: int):
+        super().__init__(row, col, n_rows, n_cols)
+        self.scatter = _scatter_function()
+
+    def aggregate(self, values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        message = x.index_select(1, self.col) * values.unsqueeze(-1)
+        return self.scatter(message, self.row, dim=1, dim_size=self.n_rows, reduce="sum")
+
+
+def _scatter_function():
+    try:
+        from torch_scatter import scatter
+    except ImportError:
+        try:
+            from torch_geometric.utils import scatter
+        except ImportError:
+            raise ImportError("kernel='scatter' needs torch-scatter or torch-geometric: "
+                              "pip install 'graphnet[pyg]' (or '[scatter]', which compiles for minutes)") from None
+    return scatter

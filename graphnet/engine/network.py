@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import torch
 
-from graphnet.engine.kernels import CSR, GatherScatter
+from graphnet.engine.kernels import CSR, GatherScatter, Scatter
 from graphnet.engine.plasticity import HebbianTerms, normalize_synapses, synapse_update
 from graphnet.engine.program import EdgeWeights, SweepProgram, TiedBackward
 from graphnet.engine.rule import RuleSource, RuleTensors, per_genome
@@ -77,7 +77,7 @@ def _warn_if_not_gradient(plan) -> None:
                       "is not SGD; use backward='reverse'", stacklevel=3)
 
 
-KERNELS = {"csr": CSR, "reference": GatherScatter}
+KERNELS = {"csr": CSR, "reference": GatherScatter, "scatter": Scatter}
 
 
 @dataclasses.dataclass
@@ -103,8 +103,8 @@ class Network:
         seed: seed of the initial synapses ``w ~ N(0, 1) · init_scale / sqrt(fan_in)``, drawn in
             edge order, so a superneuron graph and its expansion start from the same synapses.
         dtype, device: of states and synapses (genome tensors are cast, keeping their graph).
-        kernel: ``"csr"`` (sparse-matrix products, default) or ``"reference"`` (gather/scatter)
-            for neuron-level edges.
+        kernel: ``"csr"`` (sparse-matrix products, default), ``"reference"`` (gather/scatter) or
+            ``"scatter"`` (torch-scatter / PyTorch Geometric, optional extras) for neuron-level edges.
         dense: run superneuron blocks as dense matrix products (False: every edge is sparse).
     """
 

@@ -106,3 +106,13 @@ def test_in_place_path_without_autograd_equals_out_of_place(topology, options):
             results.append((_train(net), net.forward_weights, net.backward_weights))
     for tracked, in_place in zip(*results):
         assert torch.allclose(tracked, in_place, atol=1e-12, rtol=0)
+
+
+def test_optional_scatter_kernel_equals_reference(topology):
+    pytest.importorskip("torch_geometric", reason="kernel='scatter' needs torch-scatter or torch-geometric")
+    genome = gn.Genome.random(3, seed=12, dtype=torch.float64)
+    fast = gn.Network(topology, genome, dtype=torch.float64, seed=1, kernel="scatter", dense=False)
+    reference = gn.Network(topology, genome, dtype=torch.float64, seed=1, kernel="reference", dense=False)
+    with torch.no_grad():
+        assert torch.allclose(_train(fast), _train(reference), atol=1e-12, rtol=0)
+    assert torch.allclose(fast.forward_weights, reference.forward_weights, atol=1e-12, rtol=0)
