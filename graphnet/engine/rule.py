@@ -7,7 +7,7 @@ receiving neuron (``P``, ``Q``, ``f_tilde``, ``eta_tilde``, ``init_scale``, ``oj
 
 The engine never imports :class:`graphnet.Genome`. Anything with ``options`` (a
 :class:`~graphnet.rules.options.RuleOptions`), ``k`` (states per neuron) and ``tensors()``
-(a dict with the names below) can be stacked into a :class:`RuleTensors`.
+(a dict with the names of ``graphnet.rules.options.field_names``) can be stacked into a :class:`RuleTensors`.
 """
 from __future__ import annotations
 
@@ -16,11 +16,8 @@ from typing import Protocol, Sequence
 
 import torch
 
-from graphnet.rules.options import RuleOptions
+from graphnet.rules.options import RuleOptions, field_names, field_shape
 
-MATRICES = ("nu", "mu", "P", "Q")  # each [k, k]
-SCALARS = ("f", "eta", "f_tilde", "eta_tilde", "init_scale")  # each []
-OPTIONAL = {"oja": "oja", "norm_scale": "normalize", "norm_shift": "normalize"}  # [] / [k] / [k]
 
 
 class RuleSource(Protocol):
@@ -97,8 +94,8 @@ class RuleTensors:
                 raise ValueError(f"genome {i} differs from genome 0 in RuleOptions {diff} (genome 0, genome {i}); "
                                  "a population shares one structure: build one Network per structure")
         options.check_states(k)
-        names = list(MATRICES) + list(SCALARS) + [n for n, flag in OPTIONAL.items() if getattr(options, flag)]
-        shapes = {name: (k, k) if name in MATRICES else (k,) if name.startswith("norm_") else () for name in names}
+        names = field_names(options)
+        shapes = {name: field_shape(name, k) for name in names}
         tensors = [g.tensors() for g in genomes]
         for i, values in enumerate(tensors):
             for name in names:

@@ -36,7 +36,8 @@ import tempfile
 
 import torch
 
-from graphnet.rules.genome import Genome, field_names
+from graphnet.rules.genome import Genome
+from graphnet.rules.options import field_names
 from graphnet.rules.options import RuleOptions
 
 FORMAT = "graphnet-genome"

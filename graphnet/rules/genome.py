@@ -33,29 +33,11 @@ from typing import Sequence
 
 import torch
 
-from graphnet.rules.options import Activation, BackwardUpdate, Feedback, RuleOptions
-
-# The engine's names (graphnet/engine/rule.py: MATRICES, SCALARS, OPTIONAL), restated here rather
-# than imported: engine/rule.py imports graphnet.rules.options, so importing the engine from this
-# package would be circular. tests/rules/test_genome.py checks that the two lists agree.
-MATRICES = ("nu", "mu", "P", "Q")  # [k, k]
-SCALARS = ("f", "eta", "f_tilde", "eta_tilde", "init_scale")  # []
-OPTIONAL = (("oja", "oja"), ("norm_scale", "normalize"), ("norm_shift", "normalize"))  # (field, option)
+from graphnet.rules.options import OPTIONAL as OPTIONAL_FIELDS
+from graphnet.rules.options import (MATRICES, SCALARS, Activation, BackwardUpdate, Feedback, RuleOptions,
+                                    field_names, field_shape)
 
 _LOSSES = {"mse": Feedback.MSE_GRADIENT, "cross_entropy": Feedback.CE_GRADIENT}
-
-
-def field_names(options: RuleOptions) -> tuple[str, ...]:
-    """The tensor fields a genome with ``options`` has, in vector order."""
-    return MATRICES + SCALARS + tuple(name for name, flag in OPTIONAL if getattr(options, flag))
-
-
-def _shape(name: str, k: int) -> tuple[int, ...]:
-    if name in MATRICES:
-        return (k, k)
-    if name in ("norm_scale", "norm_shift"):
-        return (k,)
-    return ()
 
 
 def _fmt_shape(shape: Sequence[int]) -> str:
@@ -111,7 +93,7 @@ class Genome:
         for name in MATRICES + SCALARS:
             if given[name] is None:
                 raise ValueError(f"Genome.{name} is required, got None")
-        for name, flag in OPTIONAL:
+        for name, flag in OPTIONAL_FIELDS:
             wanted = getattr(options, flag)
             if given[name] is not None and not wanted:
                 raise ValueError(f"Genome.{name} was given but options.{flag} is False; "
@@ -128,10 +110,10 @@ class Genome:
                 value = value.to(dtype=dtype)
             setattr(self, name, value)
         k = self.k
-        for name, flag in OPTIONAL:
+        for name, flag in OPTIONAL_FIELDS:
             if getattr(options, flag) and given[name] is None:
                 fill = 1.0 if name == "norm_scale" else 0.0
-                setattr(self, name, torch.full(_shape(name, k), fill, dtype=dtype, device=device))
+                setattr(self, name, torch.full(field_shape(name, k), fill, dtype=dtype, device=device))
             elif given[name] is None:
                 setattr(self, name, None)
         self.validate()
@@ -156,7 +138,7 @@ class Genome:
         """Check shapes, dtype, device, finiteness and options; raise ``ValueError`` naming the field."""
         k = self.k
         self.options.check_states(k)
-        for name, flag in OPTIONAL:
+        for name, flag in OPTIONAL_FIELDS:
             present = getattr(self, name, None) is not None
             if present != bool(getattr(self.options, flag)):
                 need = "requires" if not present else "does not use"
@@ -165,7 +147,7 @@ class Genome:
             t = getattr(self, name)
             if not isinstance(t, torch.Tensor):
                 raise ValueError(f"Genome.{name}: expected a tensor, got {type(t).__name__}")
-            expected = _shape(name, k)
+            expected = field_shape(name, k)
             if tuple(t.shape) != expected:
                 raise ValueError(f"Genome.{name}: expected shape {_fmt_shape(expected)}, got {_fmt_shape(t.shape)}")
             if t.dtype != self.dtype:
@@ -184,7 +166,7 @@ class Genome:
 
         Keys: ``nu, mu, P, Q, f, eta, f_tilde, eta_tilde, init_scale``, then ``oja`` if
         ``options.oja``, then ``norm_scale, norm_shift`` if ``options.normalize``: exactly
-        ``MATRICES + SCALARS`` and the applicable ``OPTIONAL`` names of graphnet/engine/rule.py.
+        ``MATRICES + SCALARS`` and the applicable ``OPTIONAL`` names of graphnet/rules/options.py.
         """
         return {name: getattr(self, name) for name in field_names(self.options)}
 
@@ -302,7 +284,7 @@ class Genome:
     def vector_dim(k: int, options: RuleOptions | None = None) -> int:
         """Length of :meth:`to_vector` for ``k`` states: ``4k² + 5 (+1 oja) (+2k normalize)``."""
         options = RuleOptions() if options is None else options
-        return sum(int(torch.Size(_shape(n, k)).numel()) for n in field_names(options))
+        return sum(int(torch.Size(field_shape(n, k)).numel()) for n in field_names(options))
 
     def to_vector(self) -> torch.Tensor:
         """All fields flattened into one 1-D tensor (differentiable), in this fixed order:
@@ -355,7 +337,7 @@ class Genome:
                              f"for k={k} (oja={options.oja}, normalize={options.normalize})")
         fields, at = {}, 0
         for name in field_names(options):
-            shape = _shape(name, k)
+            shape = field_shape(name, k)
             n = int(torch.Size(shape).numel())
             fields[name] = vec[at:at + n].reshape(shape)
             at += n

@@ -11,6 +11,26 @@ import dataclasses
 import enum
 
 
+# The genome's tensor fields in vector order, shared by graphnet.Genome and the engine's RuleTensors.
+MATRICES = ("nu", "mu", "P", "Q")  # [k, k]
+SCALARS = ("f", "eta", "f_tilde", "eta_tilde", "init_scale")  # []
+OPTIONAL = (("oja", "oja"), ("norm_scale", "normalize"), ("norm_shift", "normalize"))  # (field, option): [], [k], [k]
+
+
+def field_names(options: "RuleOptions") -> tuple[str, ...]:
+    """The tensor fields a genome with ``options`` has, in vector order."""
+    return MATRICES + SCALARS + tuple(name for name, flag in OPTIONAL if getattr(options, flag))
+
+
+def field_shape(name: str, k: int) -> tuple[int, ...]:
+    """Shape of genome field ``name`` for ``k`` states."""
+    if name in MATRICES:
+        return (k, k)
+    if name in ("norm_scale", "norm_shift"):
+        return (k,)
+    return ()
+
+
 class Activation(str, enum.Enum):
     """Neuron nonlinearity ``σ`` (each has a closed-form derivative, used by ``derivative_states``)."""
 

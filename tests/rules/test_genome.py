@@ -125,7 +125,9 @@ def test_from_vector_bad_inputs():
 
 @pytest.mark.parametrize("options", OPTION_SETS)
 def test_tensors_match_engine_names(options):
-    from graphnet.engine.rule import MATRICES, OPTIONAL, SCALARS, RuleTensors
+    from graphnet.engine.rule import RuleTensors
+    from graphnet.rules.options import MATRICES, OPTIONAL, SCALARS
+    OPTIONAL = dict(OPTIONAL)
     g = Genome.random(3, options=options)
     expected = list(MATRICES) + list(SCALARS) + [n for n, flag in OPTIONAL.items() if getattr(options, flag)]
     assert list(g.tensors()) == expected
