@@ -8,7 +8,7 @@ genome of a population and every synapse channel has its own edge values):
 
 Implementations: :class:`CSR` runs them as one block-diagonal sparse-matrix product
 (``torch.sparse`` SpMM / ``sampled_addmm``) with a hand-written backward (torch's own backward
-w.r.t. sparse values builds a dense ``rows × cols`` gradient, see PERF-NOTES.md);
+w.r.t. sparse values builds a dense ``rows × cols`` gradient: 37 GiB at 100k neurons);
 :class:`GatherScatter` is the plain ``index_select`` / ``index_add`` reference the tests compare
 against; :class:`Scatter` reduces with ``torch_scatter`` or PyTorch Geometric when one is
 installed (the optional ``scatter`` / ``pyg`` extras). All accept the same arguments.
@@ -139,7 +139,7 @@ class _Hebbian(torch.autograd.Function):
 class Scatter(GatherScatter):
     """Aggregation through ``torch_scatter.scatter`` (or ``torch_geometric.utils.scatter``).
 
-    Optional: PERF-NOTES measured no speed-up over :class:`CSR` on CPU; it is here for users whose
+    Optional: it measured no faster than :class:`CSR` on CPU; it is here for users whose
     GPU builds of these packages are tuned. The Hebbian update is the gather reference.
     """
 

@@ -22,12 +22,13 @@ import torch
 
 from graphnet.engine.kernels import CSR, GatherScatter, Scatter
 from graphnet.engine.plasticity import HebbianTerms, normalize_synapses, synapse_update
-from graphnet.engine.program import EdgeWeights, SweepProgram, TiedBackward
+from graphnet.engine.program import EdgeWeights, SweepProgram, TiedBackward, span_of
 from graphnet.engine.rule import RuleSource, RuleTensors, per_genome
 from graphnet.engine.sweep import run_sweep
 from graphnet.rules.options import Feedback
 from graphnet.topology.graph import Topology
 from graphnet.topology.plan import compile_plan
+
 
 def genome_groups(topology: Topology, members: list) -> tuple[list[list[RuleSource]], np.ndarray | None]:
     """Normalize ``members`` (genomes, or dicts ``{group: genome}``) to ``members[p][g]`` and the
@@ -138,9 +139,7 @@ class Network:
             _warn_if_not_gradient(plan)
         self._input_index = torch.as_tensor(np.array(plan.input_index), device=self.device)
         self._output_index = torch.as_tensor(np.array(plan.output_index), device=self.device)
-        consecutive = len(plan.input_index) and np.array_equal(
-            plan.input_index, np.arange(plan.input_index[0], plan.input_index[0] + len(plan.input_index)))
-        self._input_span = slice(int(plan.input_index[0]), int(plan.input_index[-1]) + 1) if consecutive else None
+        self._input_span = span_of(plan.input_index)
         self.synapses = self.initial_synapses(seed)
 
     # ------------------------------------------------------------------ shapes and weights
@@ -269,7 +268,7 @@ class Network:
         return run_sweep(self._initial_state(x), weights, self.forward_program, self.rule, backward=False)
 
     def _learn(self, a: torch.Tensor) -> None:
-        terms = HebbianTerms(a, self.rule, self.rule.channels, self.forward_program.neuron_genome)
+        terms = HebbianTerms(a, self.rule, self.forward_program.neuron_genome)
         self.synapses.forward = synapse_update(terms, self.synapses.forward, self.forward_program)
         if self.synapses.backward is not None and not self.rule.options.fixed_backward:
             self.synapses.backward = synapse_update(terms, self.synapses.backward, self.backward_program)

@@ -22,8 +22,9 @@ class HebbianTerms:
     Both are ``[pop, C, N, B]`` (only the ``C`` synapse channels are kept).
     """
 
-    def __init__(self, a: torch.Tensor, rule: RuleTensors, channels: int, neuron_genome: torch.Tensor | None):
-        self.a, self.rule, self.channels = a, rule, channels
+    def __init__(self, a: torch.Tensor, rule: RuleTensors, neuron_genome: torch.Tensor | None):
+        self.a, self.rule, self.channels = a, rule, rule.channels
+        channels = rule.channels
         self.post = mix(rule.Q[:, :, :channels], a, neuron_genome)
         self.post_power = self.post.pow(2).mean(-1) if rule.options.oja else None  # [pop, C, N]
         self._pre = {}

@@ -45,9 +45,9 @@ class StageProgram:
     receiver_span: slice | None  # the receivers as a slice when they are contiguous
 
 
-def _span(indices: np.ndarray) -> slice | None:
-    """``slice(first, last + 1)`` when ``indices`` (sorted) are consecutive, else None."""
-    if len(indices) and indices[-1] - indices[0] + 1 == len(indices):
+def span_of(indices: np.ndarray) -> slice | None:
+    """``slice(first, last + 1)`` when ``indices`` are consecutive and ascending, else None."""
+    if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[0] + len(indices))):
         return slice(int(indices[0]), int(indices[-1]) + 1)
     return None
 
@@ -98,7 +98,7 @@ class SweepProgram:
             mask = torch.as_tensor(stage.output_mask, device=device)
             self.stages.append(StageProgram(long(stage.receivers), positions, kernel, dense, dense_rows,
                                             mask if bool(mask.any()) else None, bool(mask.all()),
-                                            by_genome(stage.receivers), _span(stage.receivers)))
+                                            by_genome(stage.receivers), span_of(stage.receivers)))
         # storage <-> edge order: flat position p (dense groups, then sparse) holds edge flat_edges[p]
         flat_edges = np.concatenate(
             [np.arange(g.edge_start, g.edge_start + g.n_edges) for g in plan.dense] + [sparse.edge_ids]

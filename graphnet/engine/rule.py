@@ -96,10 +96,9 @@ class RuleTensors:
         options.check_states(k)
         names = field_names(options)
         shapes = {name: field_shape(name, k) for name in names}
-        tensors = [g.tensors() for g in genomes]
+        tensors = [{name: torch.as_tensor(g.tensors()[name]) for name in names} for g in genomes]
         for i, values in enumerate(tensors):
-            for name in names:
-                value = torch.as_tensor(values[name])
+            for name, value in values.items():
                 if tuple(value.shape) != shapes[name]:
                     raise ValueError(f"genome {i}: {name} has shape {list(value.shape)}, expected "
                                      f"{list(shapes[name])} for k={k}")
@@ -109,7 +108,7 @@ class RuleTensors:
         for name in names:
             stacked, start = [], 0
             for member in members:
-                stacked.append(torch.stack([torch.as_tensor(t[name]).to(dtype=dtype, device=device)
+                stacked.append(torch.stack([t[name].to(dtype=dtype, device=device)
                                             for t in tensors[start:start + len(member)]]))
                 start += len(member)
             fields[name] = torch.stack(stacked)

@@ -4,10 +4,12 @@ matrix (``nu`` / ``mu``) and update mode.
 
 Neuron states are laid out channel-major, ``a: [pop, k, n_neurons, batch]``: every per-channel
 product is contiguous, the ``k × k`` mixing is one matrix product over ``n_neurons · batch``, and a
-neuron range is a contiguous row block (PERF-NOTES.md). With autograd on, states are updated out
+neuron range is a contiguous row block (a bmm on a strided operand ran 10x slower). With autograd on, states are updated out
 of place (so a meta-gradient can flow through every step); with it off, in place.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 
@@ -17,6 +19,14 @@ from graphnet.engine.rule import RuleTensors, per_genome
 from graphnet.rules.options import BackwardUpdate
 
 NORM_EPS = 1e-5
+
+
+class Written(NamedTuple):
+    """The states a sweep writes (the backward sweep's ``backward_states``), in three forms."""
+
+    states: list[int]
+    index: slice | list[int]  # for indexing the state axis (a view when consecutive)
+    tensor: torch.Tensor
 
 
 def mix(matrix: torch.Tensor, a: torch.Tensor, neuron_genome: torch.Tensor | None = None) -> torch.Tensor:
@@ -48,20 +58,20 @@ def as_index(indices: list[int]) -> slice | list[int]:
     return indices
 
 
-def _channels(w: torch.Tensor, states: list[int] | None, count: int) -> torch.Tensor:
+def _channels(w: torch.Tensor, index: slice | list[int] | None, count: int) -> torch.Tensor:
     """Synapse channels serving ``count`` aggregated states: single-channel synapses broadcast,
-    multi-channel ones are the channels of the written ``states`` (all when None)."""
+    multi-channel ones are the channels at ``index`` (all when None)."""
     if w.shape[1] == 1:
         return w.expand(w.shape[0], count, *w.shape[2:])
-    return w if states is None else w[:, as_index(states)]
+    return w if index is None else w[:, index]
 
 
 def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, values: torch.Tensor | None,
-              a: torch.Tensor, mixing: torch.Tensor, states: list[int] | None,
+              a: torch.Tensor, mixing: torch.Tensor, written: Written | None,
               raw_states: list[int] | None) -> torch.Tensor:
     """Messages into a stage: ``m[p, c, r] = Σ_{s -> r} w_sr[p, c] · (mixing a_s)[p, c]`` -> ``[pop, W, R, B]``.
 
-    ``mixing [pop, G, W, k]`` has the rows of the ``W`` computed ``states`` (None: all). With
+    ``mixing [pop, G, W, k]`` has the rows of the ``W`` written states (``written`` None: all). With
     ``raw_states`` (single-channel synapses, one genome group) the raw states that ``mixing``
     reads are aggregated first and mixed after, ``m = mixing · Σ w a``, which skips states the
     mixing ignores; otherwise senders are mixed first. Only the senders a stage reads are mixed
@@ -72,7 +82,7 @@ def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, 
     genome = program.neuron_genome
     mix_after = raw_states is not None
     width = len(raw_states) if mix_after else mixing.shape[2]
-    channel_states = None if mix_after else states
+    channel_index = None if mix_after or written is None else written.index
     if mix_after:
         full = a[:, as_index(raw_states)]
         sender_states = lambda group: full[:, :, group.senders]  # noqa: E731
@@ -82,7 +92,7 @@ def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, 
                                        mix(mixing, a[:, :, group.senders], None if genome is None else genome[group.senders]))
     total = None
     if values is not None and width:
-        sparse = _channels(values, channel_states, width).reshape(pop * width, -1)
+        sparse = _channels(values, channel_index, width).reshape(pop * width, -1)
         total = stage.kernel.aggregate(sparse, full.reshape(pop * width, n, batch)).reshape(pop, width, rows, batch)
     for index, rows_of_group in zip(stage.dense, stage.dense_rows):
         if not width:
@@ -90,7 +100,7 @@ def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, 
         group = program.dense[index]
         w = sender_major(group, weights.dense[index])  # [pop, C, senders, receivers]
         if w.shape[1] > 1:  # single-channel synapses broadcast in the product
-            w = _channels(w, channel_states, width)
+            w = _channels(w, channel_index, width)
         part = torch.matmul(w.transpose(-1, -2), sender_states(group))  # [pop, W, receivers, B]
         if rows_of_group is None:  # the block feeds every receiver of the stage
             total = part if total is None else total + part
@@ -105,11 +115,11 @@ def aggregate(stage: StageProgram, program: SweepProgram, weights: EdgeWeights, 
 
 
 def update(a_r: torch.Tensor, message: torch.Tensor, stage: StageProgram, rule: RuleTensors,
-           backward: bool, states: list[int] | None) -> torch.Tensor:
-    """New states of a stage's receivers ``[pop, k, R, B]``; only ``states`` (None: all) change,
-    ``message [pop, W, R, B]`` holds their messages."""
+           backward: bool, written: Written | None) -> torch.Tensor:
+    """New states of a stage's receivers ``[pop, k, R, B]``; only the ``written`` states (None: all)
+    change, ``message [pop, W, R, B]`` holds their messages."""
     options = rule.options
-    old = a_r if states is None else a_r[:, as_index(states)]
+    old = a_r if written is None else a_r[:, written.index]
     if backward and options.backward_update is BackwardUpdate.MULTIPLICATIVE:
         new = old * message
     else:
@@ -123,11 +133,11 @@ def update(a_r: torch.Tensor, message: torch.Tensor, stage: StageProgram, rule: 
             pre = (pre - mean) / torch.sqrt(var + NORM_EPS)
             scale, shift = (per_genome(t, genome).transpose(1, 2).unsqueeze(-1)  # [pop, k, R or 1, 1]
                             for t in (rule.norm_scale, rule.norm_shift))
-            if states is not None:
-                scale, shift = scale[:, states], shift[:, states]
+            if written is not None:
+                scale, shift = scale[:, written.index], shift[:, written.index]
             pre = pre * scale + shift
         output_activation = options.output_activation or options.activation
-        computed = range(rule.k) if states is None else states
+        computed = range(rule.k) if written is None else written.states
         derivative = tuple(i for i, s in enumerate(computed) if s in options.derivative_states)
         if stage.all_outputs:
             new = activate(pre, output_activation, derivative)
@@ -136,9 +146,9 @@ def update(a_r: torch.Tensor, message: torch.Tensor, stage: StageProgram, rule: 
         else:
             new = torch.where(stage.output_mask.view(1, 1, -1, 1), activate(pre, output_activation, derivative),
                               activate(pre, options.activation, derivative))
-    if states is None:
+    if written is None:
         return new
-    return a_r.index_copy(1, torch.tensor(states, device=a_r.device), new)
+    return a_r.index_copy(1, written.tensor, new)
 
 
 def _raw_states(mixing: torch.Tensor, rule: RuleTensors, program: SweepProgram) -> list[int] | None:
@@ -161,18 +171,20 @@ def run_sweep(a: torch.Tensor, weights: EdgeWeights, program: SweepProgram, rule
     The backward sweep computes only ``RuleOptions.backward_states`` (the others keep their values).
     """
     mixing = rule.mu if backward else rule.nu
-    states = list(rule.options.backward_states) if backward and rule.options.backward_states is not None else None
-    if states is not None:
-        mixing = mixing[:, :, states]  # [pop, G, W, k]: rows of the written states
+    written = None
+    if backward and rule.options.backward_states is not None:
+        states = list(rule.options.backward_states)
+        written = Written(states, as_index(states), torch.tensor(states, device=a.device))
+        mixing = mixing[:, :, written.index]  # [pop, G, W, k]: rows of the written states
     raw_states = _raw_states(mixing, rule, program)
     in_place = not torch.is_grad_enabled()
     values = [stage_values(stage, weights.sparse) for stage in program.stages]
     for _ in range(program.rounds):
         for stage, stage_sparse in zip(program.stages, values):
-            message = aggregate(stage, program, weights, stage_sparse, a, mixing, states, raw_states)
+            message = aggregate(stage, program, weights, stage_sparse, a, mixing, written, raw_states)
             span = stage.receiver_span
             a_r = a[:, :, span] if span is not None else a.index_select(2, stage.receivers)
-            new = update(a_r, message, stage, rule, backward, states)
+            new = update(a_r, message, stage, rule, backward, written)
             if not in_place:
                 a = a.index_copy(2, stage.receivers, new)
             elif span is not None:
