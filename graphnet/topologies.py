@@ -166,5 +166,6 @@ def random_graph(n_neurons, n_edges, n_inputs, n_outputs, seed=0, rounds=3, bias
     if lost.size:
         keys = np.sort(np.concatenate([keys, rng.integers(0, n_inputs, lost.size) * n_neurons + lost]))
         src, dst = keys // n_neurons, keys % n_neurons
+    rounds = rounds if validate.is_cyclic(n_neurons, src, dst) else None  # a sparse draw may be acyclic
     return Topology.from_index(n_neurons, np.stack([src, dst]), inputs, outputs, bias=bias,
                                rounds=rounds, backward_rounds=rounds)

@@ -12,6 +12,7 @@ keeps the identical neuron-level edges.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Hashable
 
@@ -129,10 +130,8 @@ class Topology:
 
         forward_is_cyclic = validate.is_cyclic(n, *forward)
         backward_is_cyclic = validate.is_cyclic(n, *backward)
-        if rounds is None:
-            rounds = validate.default_rounds(n, *forward) if forward_is_cyclic else 1
-        if backward_rounds is None:
-            backward_rounds = validate.default_rounds(n, *backward) if backward_is_cyclic else 1
+        rounds = _rounds_for(rounds, forward_is_cyclic, n, forward, "rounds", "forward")
+        backward_rounds = _rounds_for(backward_rounds, backward_is_cyclic, n, backward, "backward_rounds", "backward")
         return cls._build(
             neurons=neurons, inputs=tuple(neurons[i] for i in inputs),
             outputs=tuple(neurons[i] for i in outputs), input_index=inputs, output_index=outputs,
@@ -361,6 +360,16 @@ class Topology:
 
 
 # --- helpers for the constructors ----------------------------------------------------------------
+
+def _rounds_for(rounds: int | None, cyclic: bool, n: int, index: np.ndarray, name: str, sweep: str) -> int:
+    """Rounds of a sweep: the given or default number for a cyclic graph, 1 for an acyclic one."""
+    if not cyclic:
+        if rounds not in (None, 1):
+            warnings.warn(f"{name}={rounds} ignored: the {sweep} graph is acyclic and runs once in topological "
+                          "order", stacklevel=4)
+        return 1
+    return validate.default_rounds(n, *index) if rounds is None else rounds
+
 
 def _reserved_bias_message() -> str:
     return (f"{BIAS!r} is a reserved neuron name when bias=True; pass bias=False "

@@ -415,3 +415,9 @@ def test_from_index_names_bias_and_validation():
         Topology.from_index(4, [[0, 1, 2], [2, 2, 4]], inputs=[0, 1], outputs=[3])
     with pytest.raises(ValueError, match="backward_index has negative neuron id -1"):
         Topology.from_index(4, [[0, 1, 2], [2, 2, 3]], inputs=[0, 1], outputs=[3], backward=[[3], [-1]])
+
+
+def test_rounds_on_an_acyclic_graph_are_ignored_with_a_warning():
+    with pytest.warns(UserWarning, match="rounds=5 ignored"):
+        topology = Topology.from_edges([(0, 2), (1, 2)], inputs=[0, 1], outputs=[2], rounds=5)
+    assert topology.rounds == 1
