@@ -30,15 +30,19 @@ from graphnet.topology.graph import Topology
 from graphnet.topology.plan import compile_plan
 
 
-def genome_groups(topology: Topology, members: list) -> tuple[list[list[RuleSource]], np.ndarray | None]:
-    """Normalize ``members`` (genomes, or dicts ``{group: genome}``) to ``members[p][g]`` and the
-    genome group of every neuron (``[n_neurons]``, None when each member has one genome)."""
+def genome_groups(topology: Topology, members: list) -> tuple[list[list[RuleSource]], list[list[str]],
+                                                                np.ndarray | None]:
+    """Normalize ``members`` (genomes, or dicts ``{group: genome}``) to ``members[p][g]``, labels for
+    error messages, and the genome group of every neuron (``[n_neurons]``, None when each member
+    has one genome)."""
     if not members:
         raise ValueError("a network needs at least one genome")
+    population = len(members) > 1
     if not isinstance(members[0], dict):
         if any(isinstance(m, dict) for m in members):
             raise ValueError("mix of per-group genome dicts and plain genomes in one population")
-        return [[m] for m in members], None
+        labels = [[f"genome {p}" if population else "the genome"] for p in range(len(members))]
+        return [[m] for m in members], labels, None
     keys = list(members[0])
     for i, member in enumerate(members):
         if not isinstance(member, dict) or list(member) != keys:
@@ -63,7 +67,9 @@ def genome_groups(topology: Topology, members: list) -> tuple[list[list[RuleSour
             raise ValueError(f"{int(missing.sum())} neuron(s) have no genome (e.g. {names}): "
                              "name their group or add a 'default' genome")
         neuron_genome[missing] = keys.index("default")
-    return [list(member.values()) for member in members], neuron_genome
+    labels = [[f"genome {key!r}" + (f" of member {p}" if population else "") for key in keys]
+              for p in range(len(members))]
+    return [list(member.values()) for member in members], labels, neuron_genome
 
 
 def _warn_if_not_gradient(plan) -> None:
@@ -103,7 +109,9 @@ class Network:
             (and is initialized) with its receiver's.
         seed: seed of the initial synapses ``w ~ N(0, 1) · init_scale / sqrt(fan_in)``, drawn in
             edge order, so a superneuron graph and its expansion start from the same synapses.
-        dtype, device: of states and synapses (genome tensors are cast, keeping their graph).
+        dtype, device: of states and synapses, ``torch.float32`` or ``torch.float64`` (genome
+            tensors are cast, keeping their autograd graph). The network takes the genome's values
+            when it is built: after changing a genome (an optimizer step), build a new Network.
         kernel: ``"csr"`` (sparse-matrix products, default), ``"reference"`` (gather/scatter) or
             ``"scatter"`` (torch-scatter / PyTorch Geometric, optional extras) for neuron-level edges.
         dense: run superneuron blocks as dense matrix products (False: every edge is sparse).
@@ -114,6 +122,8 @@ class Network:
                  kernel: str = "csr", dense: bool = True):
         if kernel not in KERNELS:
             raise ValueError(f"kernel={kernel!r}: expected one of {sorted(KERNELS)}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype={dtype}: the engine runs in torch.float32 or torch.float64")
         if not isinstance(topology, Topology):
             raise TypeError(f"topology must be a graphnet.Topology, got {type(topology).__name__} "
                             "(build one with Topology.from_networkx / from_edges / load)")
@@ -125,9 +135,9 @@ class Network:
         members = list(genome) if self.is_population else [genome]
         self.device = device
         self.dtype = dtype
-        members, neuron_genome = genome_groups(topology, members)
-        self.rule = RuleTensors.stack(members, dtype=dtype, device=self.device)
-        plan = compile_plan(topology, dense=dense)
+        members, labels, neuron_genome = genome_groups(topology, members)
+        self.rule = RuleTensors.stack(members, dtype=dtype, device=self.device, labels=labels)
+        plan = compile_plan(topology, dense=dense, neuron_groups=neuron_genome)
         self.plan = plan
         n = plan.n_neurons
         self.neuron_genome = neuron_genome

@@ -70,12 +70,9 @@ class SweepProgram:
         self.sparse_sender, self.sparse_receiver = long(sparse.sender), long(sparse.receiver)
         self.neuron_genome = None if neuron_genome is None else long(neuron_genome)
         self.sparse_genome = by_genome(sparse.receiver)
-        receiver_genomes = [np.unique(neuron_genome[g.receivers]) if neuron_genome is not None else [0]
-                            for g in plan.dense]
-        if any(len(g) > 1 for g in receiver_genomes):
-            raise ValueError("a superneuron block feeds neurons of different genome groups; "
-                             "assign genomes per superneuron")
-        self.dense_genome = [int(g[0]) for g in receiver_genomes]  # genome group of each block's receivers
+        # genome group of each block's receivers (one per block: compile_plan splits mixed blocks)
+        self.dense_genome = [0 if neuron_genome is None else int(neuron_genome[g.receivers.start])
+                             for g in plan.dense]
         # Hebbian over all sparse edges: rows are global receivers
         if neuron_genome is None:
             self.hebbian_parts = [(0, None, sparse_kernel(self.sparse_receiver, self.sparse_sender,

@@ -75,35 +75,48 @@ class RuleTensors:
 
     @classmethod
     def stack(cls, members: Sequence[Sequence[RuleSource]], dtype: torch.dtype | None = None,
-              device: torch.device | str | None = None) -> "RuleTensors":
+              device: torch.device | str | None = None,
+              labels: Sequence[Sequence[str]] | None = None) -> "RuleTensors":
         """Stack ``members[p][g]`` (member p's genome for group g) into ``[pop, G, ...]`` tensors,
-        differentiable w.r.t. each genome's tensors."""
+        differentiable w.r.t. each genome's tensors. ``labels[p][g]`` name them in error messages.
+
+        The values are taken now: later changes to a genome do not reach this bundle."""
         genomes = [g for member in members for g in member]
+        if labels is None:
+            labels = [[f"genome {p}" if len(member) == 1 else f"genome {p}.{g}" for g in range(len(member))]
+                      for p, member in enumerate(members)]
+        flat_labels = [label for member in labels for label in member]
         if not genomes:
             raise ValueError("a network needs at least one genome")
-        for i, g in enumerate(genomes):
+        for label, g in zip(flat_labels, genomes):
             if not all(hasattr(g, attr) for attr in ("options", "k", "tensors")):
-                raise TypeError(f"genome {i} is a {type(g).__name__}, not a graphnet.Genome")
+                raise TypeError(f"{label} is a {type(g).__name__}, not a graphnet.Genome")
         options, k = genomes[0].options, genomes[0].k
-        for i, g in enumerate(genomes):
+        for label, g in zip(flat_labels, genomes):
             if g.k != k:
-                raise ValueError(f"genome {i} has k={g.k} states, genome 0 has k={k}; a population shares k")
+                raise ValueError(f"{label} has k={g.k} states, {flat_labels[0]} has k={k}; "
+                                 "the genomes of one network share k")
             if g.options != options:
                 ours, theirs = options.to_dict(), g.options.to_dict()
                 diff = {name: (ours[name], theirs[name]) for name in ours if ours[name] != theirs[name]}
-                raise ValueError(f"genome {i} differs from genome 0 in RuleOptions {diff} (genome 0, genome {i}); "
-                                 "a population shares one structure: build one Network per structure")
+                raise ValueError(f"{label} differs from {flat_labels[0]} in RuleOptions {diff}; the genomes of "
+                                 "one network share one structure: build one Network per structure")
         options.check_states(k)
         names = field_names(options)
         shapes = {name: field_shape(name, k) for name in names}
-        tensors = [{name: torch.as_tensor(g.tensors()[name]) for name in names} for g in genomes]
-        for i, values in enumerate(tensors):
-            for name, value in values.items():
+        tensors = []
+        for label, g in zip(flat_labels, genomes):
+            values = g.tensors()
+            for name in names:
+                if values.get(name) is None:
+                    raise ValueError(f"{label}: {name} is missing, but its RuleOptions require it")
+                value = torch.as_tensor(values[name])
                 if tuple(value.shape) != shapes[name]:
-                    raise ValueError(f"genome {i}: {name} has shape {list(value.shape)}, expected "
-                                     f"{list(shapes[name])} for k={k}")
+                    raise ValueError(f"{label}: {name} has shape {list(value.shape)}, expected "
+                                     f"{list(shapes[name])} (k={k}, the size of nu)")
                 if not torch.isfinite(value).all():
-                    raise ValueError(f"genome {i}: {name} contains NaN or Inf")
+                    raise ValueError(f"{label}: {name} contains NaN or Inf")
+            tensors.append({name: torch.as_tensor(values[name]) for name in names})
         fields = {}
         for name in names:
             stacked, start = [], 0

@@ -117,9 +117,13 @@ class ExecutionPlan:
     hidden_without_feedback: int  # hidden neurons that send forward edges but receive no backward edge
 
 
-def compile_plan(topology: Topology, dense_min_edges: int = DENSE_MIN_EDGES,
-                 dense: bool = True) -> ExecutionPlan:
-    """Compile ``topology``. ``dense=False`` runs every edge through the sparse kernels."""
+def compile_plan(topology: Topology, dense_min_edges: int = DENSE_MIN_EDGES, dense: bool = True,
+                 neuron_groups: np.ndarray | None = None) -> ExecutionPlan:
+    """Compile ``topology``. ``dense=False`` runs every edge through the sparse kernels.
+
+    ``neuron_groups [n_neurons]`` (genome groups, e.g. per-layer genomes): a block whose receivers
+    belong to different groups runs edge by edge, since its synapses learn with different genomes.
+    """
     n = topology.n_neurons
     clamped = np.zeros(n, dtype=bool)
     clamped[topology.input_index] = True
@@ -137,9 +141,9 @@ def compile_plan(topology: Topology, dense_min_edges: int = DENSE_MIN_EDGES,
 
     threshold = dense_min_edges if dense else None
     forward = _sweep_plan(topology, topology.forward_index, topology.forward_blocks, forward_updated,
-                          is_output, topology.rounds, threshold)
+                          is_output, topology.rounds, threshold, neuron_groups)
     backward = _sweep_plan(topology, backward_index, topology.backward_blocks, backward_updated,
-                           is_output, topology.backward_rounds, threshold)
+                           is_output, topology.backward_rounds, threshold, neuron_groups)
     return ExecutionPlan(
         n_neurons=n, input_index=np.asarray(topology.input_index), output_index=np.asarray(topology.output_index),
         bias_index=topology.bias_index, forward=forward, backward=backward,
@@ -151,7 +155,8 @@ def compile_plan(topology: Topology, dense_min_edges: int = DENSE_MIN_EDGES,
 
 
 def _sweep_plan(topology: Topology, edge_index: np.ndarray, blocks, updated: np.ndarray,
-                is_output: np.ndarray, rounds: int, dense_min_edges: int | None) -> SweepPlan:
+                is_output: np.ndarray, rounds: int, dense_min_edges: int | None,
+                neuron_groups: np.ndarray | None) -> SweepPlan:
     n = len(updated)
     sender, receiver = edge_index
     level, cyclic = _levels(sender, receiver, updated)
@@ -166,6 +171,8 @@ def _sweep_plan(topology: Topology, edge_index: np.ndarray, blocks, updated: np.
         if dense_min_edges is None or group.n_edges < dense_min_edges:
             continue
         recv = np.arange(group.receivers.start, group.receivers.stop)
+        if neuron_groups is not None and len(np.unique(neuron_groups[recv])) > 1:
+            continue  # its synapses learn with different genomes: run it edge by edge
         if updated[recv].all():
             stages = np.unique(level[recv])
             if len(stages) != 1:

@@ -115,3 +115,9 @@ def test_gradient_feedback_warns_when_outputs_send_edges():
     topology = gn.Topology.from_edges([("x", "h"), ("h", "o0"), ("o0", "o1")], inputs=["x"], outputs=["o0", "o1"])
     with pytest.warns(UserWarning, match="outgoing forward edges"):
         gn.Network(topology, gn.Genome.backprop(lr=0.1))
+
+
+def test_gradient_feedback_warns_when_hidden_neurons_get_no_feedback():
+    topology = gn.topologies.mlp([4, 6, 2]).with_backward("none")
+    with pytest.warns(UserWarning, match="hidden neuron"):
+        gn.Network(topology, gn.Genome.backprop(lr=0.1))

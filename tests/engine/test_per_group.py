@@ -99,5 +99,29 @@ def test_per_group_errors():
         gn.Network(topology, [{"h1": genome, "default": genome}, {"default": genome}])
     with pytest.raises(ValueError, match="mix of per-group"):
         gn.Network(topology, [genome, {"default": genome}])
-    with pytest.raises(ValueError, match="different genome groups"):
-        gn.Network(topology, {("h1", 0): genome, "default": gn.Genome.random(3, seed=1)})
+    with pytest.raises(ValueError, match="genome 'default' has k=3 states, genome 'h1' has k=4"):
+        gn.Network(topology, {"h1": gn.Genome.random(4), "default": genome})
+    nan = gn.Genome.random(3)
+    nan.nu.data[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="genome 'h1' of member 1: nu contains NaN"):
+        gn.Network(topology, [{"h1": genome, "default": genome}, {"h1": nan, "default": genome}])
+    with pytest.raises(ValueError, match="float32 or torch.float64"):
+        gn.Network(topology, genome, dtype=torch.int32)
+
+
+def test_a_neuron_key_inside_a_superneuron_matches_the_reference():
+    """A genome for one neuron of a superneuron: its blocks run edge by edge, same math."""
+    topology = TOPOLOGIES["superneuron_dag"]()
+    genomes = _genomes({("h1", 0): 1, "default": 2})
+    net = gn.Network(topology, genomes, dtype=torch.float64, seed=0)
+    assert len(net.forward_program.dense) < len(gn.Network(topology, genomes["default"]).forward_program.dense)
+    genome_of = [genomes["default"]] * topology.n_neurons
+    genome_of[topology.index_of(("h1", 0))] = genomes[("h1", 0)]
+    fw, bw = net.forward_weights[0], net.backward_weights[0]
+    x = torch.randn(5, net.n_inputs, dtype=torch.float64)
+    y = torch.randint(0, net.n_outputs, (5,))
+    net.step(x, y)
+    target = 2 * torch.nn.functional.one_hot(y, net.n_outputs).double() - 1
+    fw, bw, _ = reference_step(topology, genomes["default"], fw, bw, x, target, genome_of=genome_of)
+    assert (net.forward_weights[0] - stack(fw, len(fw))).abs().max() < 1e-10
+    assert (net.backward_weights[0] - stack(bw, len(bw))).abs().max() < 1e-10
