@@ -169,3 +169,32 @@ def random_graph(n_neurons, n_edges, n_inputs, n_outputs, seed=0, rounds=3, bias
     rounds = rounds if validate.is_cyclic(n_neurons, src, dst) else None  # a sparse draw may be acyclic
     return Topology.from_index(n_neurons, np.stack([src, dst]), inputs, outputs, bias=bias,
                                rounds=rounds, backward_rounds=rounds)
+
+
+def build(spec: str, n_inputs: int, n_outputs: int) -> Topology:
+    """A topology from a short spec, sized for a task with ``n_inputs`` inputs and ``n_outputs`` classes.
+
+    - ``"mlp:256"`` / ``"mlp:256,128"``: :func:`mlp` with those hidden sizes (``"mlp"``: no hidden layer);
+    - ``"skip:64,32"``: :func:`superneuron_skip` with those hidden sizes;
+    - a path ending in ``.graphml``: :meth:`Topology.load`, checked against the task's sizes.
+    """
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"topology spec must be a non-empty string, got {spec!r}")
+    if spec.endswith(".graphml"):
+        topology = Topology.load(spec)
+        if (len(topology.inputs), len(topology.outputs)) != (n_inputs, n_outputs):
+            raise ValueError(f"topology {spec} has {len(topology.inputs)} inputs and {len(topology.outputs)} "
+                             f"outputs; the task needs {n_inputs} and {n_outputs}")
+        return topology
+    kind, _, sizes = spec.partition(":")
+    makers = {"mlp": mlp, "skip": superneuron_skip}
+    if kind not in makers:
+        raise ValueError(f"unknown topology spec {spec!r}: expected 'mlp:<hidden sizes>', "
+                         "'skip:<hidden sizes>' or a .graphml file")
+    try:
+        hidden = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        hidden = [0]
+    if any(h < 1 for h in hidden) or (kind == "skip" and len(hidden) < 1):
+        raise ValueError(f"topology spec {spec!r}: hidden sizes must be positive integers separated by ','")
+    return makers[kind]([n_inputs, *hidden, n_outputs])

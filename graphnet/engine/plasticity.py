@@ -2,7 +2,8 @@
 
 For every edge ``s -> t`` (sender ``s``, receiver ``t``) and channel ``c``, with the genome of ``t``:
 ``Δw[c] = mean_batch(pre_s[c] · post_t[c]) - oja · mean_batch(post_t[c]²) · w[c]`` with
-``pre = Pᵀ a`` and ``post = Q a``, then ``w ← f̃ · w + η̃ · Δw``.
+``pre = Pᵀ a`` and ``post = Q a``, then ``w ← f̃ · w + η̃ · Δw`` (``η̃ / fan_in(t)`` with
+``RuleOptions.fan_in_update``).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def synapse_update(terms: HebbianTerms, weights: EdgeWeights, program: SweepProg
     """New synapses of one edge set after a Hebbian step (each synapse with its receiver's genome)."""
     rule, post = terms.rule, terms.post
     pop, channels, n, batch = post.shape
+    step_scale = (1 / program.fan_in.clamp(min=1)).to(post.dtype) if rule.options.fan_in_update else None  # [N]
     dense = []
     for group, w, genome in zip(program.dense, weights.dense, program.dense_genome):
         # ΔW in the stored [a, b] layout: rows a, columns b, whichever side sends
@@ -47,8 +49,18 @@ def synapse_update(terms: HebbianTerms, weights: EdgeWeights, program: SweepProg
         cols = (terms.pre(genome) if group.reversed else post)[:, :, b_side]
         rate = rule.eta_tilde[:, genome].view(pop, 1, 1, 1)
         keep = rule.f_tilde[:, genome].view(pop, 1, 1, 1)
+        # per-receiver factors along the receiving side: [1, 1, size, 1] (a side) or [1, 1, 1, size] (b side)
+        receiving = None
+        if step_scale is not None:
+            receiving = step_scale[a_side].view(1, 1, -1, 1) if group.reversed else step_scale[b_side].view(1, 1, 1, -1)
+            if group.reversed:
+                rows = rows * receiving
+            else:
+                cols = cols * receiving.transpose(-1, -2)
         if terms.post_power is not None:  # Oja: -oja · mean(post_receiver²) · w folds into the keep gate
             power = terms.post_power[:, :, a_side, None] if group.reversed else terms.post_power[:, :, None, b_side]
+            if receiving is not None:
+                power = power * receiving
             keep = keep - rate * rule.oja[:, genome].view(pop, 1, 1, 1) * power
         kept = (keep * w).reshape(pop * channels, group.a_size, group.b_size)
         scaled_rows = (rows * (rate / batch)).reshape(pop * channels, group.a_size, batch)
@@ -65,6 +77,8 @@ def synapse_update(terms: HebbianTerms, weights: EdgeWeights, program: SweepProg
         hebb = torch.zeros_like(weights.sparse)
     rate = per_genome(rule.eta_tilde, program.sparse_genome).view(pop, 1, -1)
     keep = per_genome(rule.f_tilde, program.sparse_genome).view(pop, 1, -1)
+    if step_scale is not None:
+        rate = rate * step_scale.index_select(0, program.sparse_receiver).view(1, 1, -1)
     if terms.post_power is not None:
         oja = per_genome(rule.oja, program.sparse_genome).view(pop, 1, -1)
         keep = keep - rate * oja * terms.post_power.index_select(2, program.sparse_receiver)

@@ -238,7 +238,8 @@ class Genome:
 
     @classmethod
     def backprop(cls, lr: float, activation: str | Activation = "sigmoid", loss: str = "mse",
-                 dtype: torch.dtype = torch.float32) -> "Genome":
+                 dtype: torch.dtype = torch.float32,
+                 output_activation: str | Activation | None = None) -> "Genome":
         """The genome that makes the simulator run plain SGD with learning rate ``lr`` (docs/MODEL.md §4).
 
         ``k = 2``; state 0 holds the activation ``h`` and state 1 holds ``σ'(z)`` after the forward
@@ -257,20 +258,26 @@ class Genome:
           ``= ∂L/∂w_uv``; ``f_tilde = 1``, ``eta_tilde = -lr``: the update ``w ← w - lr ∂L/∂w`` is
           SGD; single-channel synapses, backward edges tied to their forward twins.
 
-        ``activation`` is any :class:`~graphnet.rules.options.Activation` value (hidden and output
-        neurons alike); ``init_scale = 1``.
+        ``activation`` is any :class:`~graphnet.rules.options.Activation` value, applied to hidden
+        and output neurons alike unless ``output_activation`` names another one for the outputs
+        (``"identity"`` makes the outputs linear logits, so ``loss="cross_entropy"`` is softmax
+        cross-entropy on logits, as in ``torch.nn.CrossEntropyLoss``); ``init_scale = 1``.
         """
-        try:
-            act = Activation(activation)
-        except ValueError:
-            valid = ", ".join(repr(m.value) for m in Activation)
-            raise ValueError(f"Genome.backprop: activation={activation!r} is not one of {valid}") from None
+        acts = {}
+        for name, value in (("activation", activation), ("output_activation", output_activation)):
+            try:
+                acts[name] = None if value is None else Activation(value)
+            except ValueError:
+                valid = ", ".join(repr(m.value) for m in Activation)
+                raise ValueError(f"Genome.backprop: {name}={value!r} is not one of {valid}") from None
+        act = acts["activation"]
+        out_act = act if acts["output_activation"] is None else acts["output_activation"]
         if loss not in _LOSSES:
             raise ValueError(f"Genome.backprop: loss={loss!r} is not one of {', '.join(map(repr, _LOSSES))}")
         lr = float(lr)
         if lr != lr or lr in (float("inf"), float("-inf")):
             raise ValueError(f"Genome.backprop: lr must be finite, got {lr}")
-        options = RuleOptions(activation=act, output_activation=act, derivative_states=(1,),
+        options = RuleOptions(activation=act, output_activation=out_act, derivative_states=(1,),
                               backward_update=BackwardUpdate.MULTIPLICATIVE, backward_states=(1,),
                               feedback=_LOSSES[loss], tied_backward=True, single_channel=True)
         t = functools.partial(torch.tensor, dtype=dtype)
@@ -354,6 +361,15 @@ class Genome:
         """Read a file written by :meth:`save`; any defect raises ``ValueError`` naming the path."""
         from graphnet.rules import files
         return files.load_genome(path)
+
+    @classmethod
+    def pretrained(cls, name: str | None = None) -> "Genome":
+        """A genome that ships with graphnet (``graphnet genomes`` lists them); None: the default one.
+
+        Shipped genomes take images as flattened pixels scaled to [0, 1]; any normalization they need
+        is part of their rule options."""
+        from graphnet.rules import shipped
+        return shipped.load_shipped(name)
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:

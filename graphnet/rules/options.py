@@ -87,6 +87,10 @@ class RuleOptions:
         forward_synapse_update: also update synapses right after the forward sweep.
         fixed_backward: backward synapses keep their initial values (random fixed feedback, as in
             feedback alignment); only forward synapses learn.
+        fan_in_update: divide each synapse's step ``η̃ · Δw`` by the fan-in of its receiver (in its
+            own edge set). With the ``1/sqrt(fan_in)`` initialization this keeps the change of a
+            pre-activation per step independent of layer width, so a genome meta-trained on 10x10
+            images keeps its meaning on 28x28 ones (a width-independent, muP-like parametrization).
     """
 
     activation: Activation = Activation.RELU_TANH
@@ -102,6 +106,7 @@ class RuleOptions:
     oja: bool = False
     forward_synapse_update: bool = False
     fixed_backward: bool = False
+    fan_in_update: bool = False
 
     def __post_init__(self) -> None:
         coerce = {"activation": Activation, "backward_update": BackwardUpdate, "feedback": Feedback}

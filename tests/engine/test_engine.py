@@ -13,6 +13,7 @@ OPTIONS = {
                                                     backward_states=(1, 2)),
     "fixed_feedback_written_states": gn.RuleOptions(fixed_backward=True, backward_states=(0, 2),
                                                     forward_synapse_update=True, derivative_states=(0,)),
+    "fan_in_update": gn.RuleOptions(fan_in_update=True, oja=True),
 }
 
 

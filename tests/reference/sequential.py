@@ -67,6 +67,9 @@ def _sweep(a, edges, weights, mixing, genome_of, opts, updated, is_output, round
 
 def _hebbian(a, edges, weights, genome_of, opts):
     out = {}
+    fan_in = {}
+    for _, r in edges:
+        fan_in[r] = fan_in.get(r, 0) + 1
     channels = weights[0].numel() if len(weights) else 0
     for e, (s, r) in enumerate(edges):
         genome = genome_of[r]  # a synapse learns with its receiver's genome
@@ -75,7 +78,8 @@ def _hebbian(a, edges, weights, genome_of, opts):
         delta = (pre[:channels] * post[:channels]).mean(-1)
         if opts.oja:
             delta = delta - genome.oja * post[:channels].pow(2).mean(-1) * weights[e]
-        out[e] = genome.f_tilde * weights[e] + genome.eta_tilde * delta
+        rate = genome.eta_tilde / fan_in[r] if opts.fan_in_update else genome.eta_tilde
+        out[e] = genome.f_tilde * weights[e] + rate * delta
     return out
 
 

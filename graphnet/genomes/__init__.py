@@ -1,0 +1,1 @@
+"""Shipped genome files (package data); see graphnet/rules/shipped.py."""

@@ -1,0 +1,60 @@
+"""Meta-training checkpoints: one file, written atomically, that resumes a run exactly.
+
+A checkpoint holds the config, the meta-step reached, the genome (tensors and options), the Adam
+state and the run's counters. Episodes are a function of ``(seed, meta-step)`` only, so nothing
+else is needed to continue bit for bit.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+
+import torch
+
+FORMAT = "graphnet-meta-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: corrupt, truncated, wrong format or version."""
+
+
+def save_checkpoint(state: dict, path) -> pathlib.Path:
+    """Write ``state`` (plain types and tensors) to ``path`` atomically (temp file, fsync, rename)."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format": FORMAT, "version": VERSION, **state}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def load_checkpoint(path, required: tuple[str, ...]) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`; every key in ``required`` must be present."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} cannot be read (corrupt or truncated?): "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a graphnet meta-training checkpoint")
+    if state.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path} has version {state.get('version')!r}; "
+                              f"this graphnet reads version {VERSION}")
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {missing}")
+    return state

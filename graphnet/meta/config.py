@@ -1,0 +1,132 @@
+"""``MetaConfig``: every setting of a gradient meta-training run, readable from TOML or JSON.
+
+Defaults follow the paper's protocol (docs/MODEL.md section 5): 10x10 MNIST (all digits, 0-4 and
+5-9), Adam with learning rate 5e-4 and gradient clip 10, a curriculum on the unroll length that
+starts at 10 inner steps and adds 5 at fixed intervals.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+from graphnet.rules.options import RuleOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaConfig:
+    """Settings of a meta-training run.
+
+    Attributes:
+        tasks: task strings (:class:`graphnet.data.TaskSpec` grammar, e.g. ``"mnist:10x10:0-4"``);
+            each meta-step draws one.
+        topologies: topology specs (:func:`graphnet.topologies.build`: ``"mlp:256"``,
+            ``"skip:64,32"``, or a GraphML path); each meta-step draws one. One genome is shared.
+        k: states per neuron. options: :class:`RuleOptions` fields as a dict.
+        init_genome: start from this genome file (or shipped name) instead of a random one.
+        genome_seed: seed of the random starting genome.
+        meta_steps: number of genome updates.
+        lr, clip: Adam learning rate and gradient-norm clip (paper: 5e-4, 10).
+        replicas: episodes per meta-step, run as one population of copies of the genome.
+        batch_size, query_batches: inner batch size; query batches scored after the last step.
+        unroll_start, unroll_step, unroll_every, unroll_max: the curriculum
+            ``N = min(unroll_max, unroll_start + unroll_step * (step // unroll_every))``.
+        seed: seed of the episode stream (tasks, topologies, batches, synapses).
+        checkpoint_every: meta-steps between checkpoints (one is also written at the end).
+        dtype: ``"float32"`` or ``"float64"``.
+    """
+
+    tasks: tuple[str, ...] = ("mnist:10x10", "mnist:10x10:0-4", "mnist:10x10:5-9")
+    topologies: tuple[str, ...] = ("mlp:256",)
+    k: int = 4
+    options: dict = dataclasses.field(default_factory=dict)
+    init_genome: str | None = None
+    genome_seed: int = 0
+    meta_steps: int = 1000
+    lr: float = 5e-4
+    clip: float = 10.0
+    replicas: int = 2
+    batch_size: int = 128
+    query_batches: int = 2
+    unroll_start: int = 10
+    unroll_step: int = 5
+    unroll_every: int = 10_000
+    unroll_max: int = 30
+    seed: int = 0
+    checkpoint_every: int = 50
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        for name in ("tasks", "topologies"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            if not value or not all(isinstance(v, str) and v for v in value):
+                raise ValueError(f"MetaConfig.{name} must be a non-empty list of strings, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        positive = ("k", "meta_steps", "replicas", "batch_size", "query_batches", "unroll_start",
+                    "unroll_every", "unroll_max", "checkpoint_every")
+        for name in positive:
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"MetaConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("unroll_step", "genome_seed", "seed"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise ValueError(f"MetaConfig.{name} must be an integer >= 0, got {value!r}")
+        for name in ("lr", "clip"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
+                raise ValueError(f"MetaConfig.{name} must be a positive number, got {value!r}")
+        if self.unroll_max < self.unroll_start:
+            raise ValueError(f"MetaConfig.unroll_max={self.unroll_max} is below unroll_start={self.unroll_start}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"MetaConfig.dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        RuleOptions.from_dict(self.options).check_states(self.k)
+
+    def unroll(self, step: int) -> int:
+        """Inner steps ``N`` of meta-step ``step`` (0-based) under the curriculum."""
+        return min(self.unroll_max, self.unroll_start + self.unroll_step * (step // self.unroll_every))
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MetaConfig":
+        """Build from a plain dict; unknown keys are rejected by name."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a meta-training config must be a table/object, got {type(data).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"unknown meta-training setting(s) {unknown}; valid settings: {sorted(fields)}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path) -> "MetaConfig":
+        """Read a ``.toml`` or ``.json`` config file (settings at the top level or under ``[meta]``)."""
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix == ".toml":
+                import tomllib
+                data = tomllib.loads(text)
+            elif path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                raise ValueError(f"config file {path}: expected a .toml or .json file")
+        except (json.JSONDecodeError, ValueError) as e:
+            if isinstance(e, ValueError) and str(e).startswith("config file"):
+                raise
+            raise ValueError(f"config file {path} is not valid {path.suffix[1:].upper()}: {e}") from None
+        data = data.get("meta", data) if isinstance(data, dict) else data
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"config file {path}: {e}") from None
+
+    def replace(self, **changes) -> "MetaConfig":
+        return dataclasses.replace(self, **changes)

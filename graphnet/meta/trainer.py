@@ -1,0 +1,216 @@
+"""Gradient meta-training: backpropagate the query loss through unrolled inner learning to the genome.
+
+One meta-step (docs/MODEL.md section 5):
+
+1. draw a task and a topology from the config's lists, and ``replicas`` episodes of that task;
+2. build a population network of ``replicas`` copies of the genome with fresh random synapses;
+3. run ``N`` inner steps on the support batches (``N`` from the curriculum);
+4. score softmax cross-entropy of the outputs on the query batches (forward sweeps only);
+5. backpropagate to the genome, clip the gradient norm, take an Adam step.
+
+Everything a meta-step draws is a function of ``(config.seed, step)``, so a run resumed from a
+checkpoint repeats the uninterrupted run exactly. A replica whose outputs are not finite is left out
+of the loss and counted; if no replica is finite, or the gradient is not finite, the genome is not
+updated and the step is logged as diverged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+
+import numpy as np
+import torch
+
+from graphnet import topologies
+from graphnet.data import EpisodeSampler, TaskSpec
+from graphnet.engine import Network
+from graphnet.meta.checkpoint import load_checkpoint, save_checkpoint
+from graphnet.meta.config import MetaConfig
+from graphnet.meta.log import MetricsLog
+from graphnet.progress import Progress
+from graphnet.rules import Genome
+from graphnet.rules.options import RuleOptions, field_names
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclasses.dataclass
+class StepResult:
+    """What one meta-step measured (``loss``/``accuracy`` over the finite replicas; NaN if none)."""
+
+    step: int
+    unroll: int
+    task: str
+    topology: str
+    loss: float
+    accuracy: float
+    grad_norm: float
+    diverged: int
+    seconds: float
+
+
+def starting_genome(config: MetaConfig) -> Genome:
+    """The genome a run starts from: ``config.init_genome`` (file or shipped name) or a random one."""
+    dtype = _DTYPES[config.dtype]
+    if config.init_genome is None:
+        return Genome.random(config.k, seed=config.genome_seed, options=RuleOptions.from_dict(config.options),
+                             dtype=dtype)
+    path = pathlib.Path(config.init_genome)
+    genome = Genome.load(path) if path.suffix == ".json" or path.exists() else Genome.pretrained(config.init_genome)
+    return genome.to(dtype=dtype)
+
+
+class MetaTrainer:
+    """Meta-trains one genome shared by every task and topology of ``config``.
+
+    ``MetaTrainer(config, out_dir)`` starts a run: ``out_dir`` receives ``checkpoint.pt``,
+    ``log.csv`` (or ``.jsonl``: ``log_name``) and ``genome.json`` (the genome after the last step).
+    ``MetaTrainer.resume(out_dir)`` continues the run saved there. :meth:`run` trains up to
+    ``config.meta_steps`` (or ``until``) and returns the genome.
+    """
+
+    def __init__(self, config: MetaConfig, out_dir, *, log_name: str = "log.csv", _state: dict | None = None):
+        self.config = config
+        self.out_dir = pathlib.Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.dtype = _DTYPES[config.dtype]
+        genome = starting_genome(config) if _state is None else _genome_from_state(_state)
+        self.genome = genome.detach().clone().requires_grad_()
+        self.optimizer = torch.optim.Adam(self.genome.parameters(), lr=config.lr)
+        self.step = 0
+        self.diverged = 0
+        if _state is not None:
+            self.optimizer.load_state_dict(_state["optimizer"])
+            self.step = int(_state["step"])
+            self.diverged = int(_state["diverged"])
+        self.log = MetricsLog(self.out_dir / log_name, resume_step=self.step)
+        self._tasks = [TaskSpec.parse(t) for t in config.tasks]
+        self._samplers: dict[int, EpisodeSampler] = {}
+        self._topologies: dict[tuple[int, int], object] = {}
+
+    @classmethod
+    def resume(cls, out_dir, *, meta_steps: int | None = None, log_name: str | None = None) -> "MetaTrainer":
+        """Continue the run saved in ``out_dir`` (optionally with a new total ``meta_steps``)."""
+        out_dir = pathlib.Path(out_dir)
+        state = load_checkpoint(out_dir / "checkpoint.pt", ("config", "step", "genome", "optimizer", "diverged",
+                                                             "log_name"))
+        config = MetaConfig.from_dict(state["config"])
+        if meta_steps is not None:
+            config = config.replace(meta_steps=meta_steps)
+        return cls(config, out_dir, log_name=log_name or state["log_name"], _state=state)
+
+    # ------------------------------------------------------------------ episodes
+    def _sampler(self, task: int) -> EpisodeSampler:
+        if task not in self._samplers:
+            spec = self._tasks[task]
+            dataset = spec.build("train")
+            self._samplers[task] = EpisodeSampler(dataset, batch_size=self.config.batch_size,
+                                                  query_batches=self.config.query_batches, ways=spec.ways,
+                                                  seed=self.config.seed * 7919 + task)
+        return self._samplers[task]
+
+    def _topology(self, task: int, topology: int, n_inputs: int, n_outputs: int):
+        key = (task, topology)
+        if key not in self._topologies:
+            self._topologies[key] = topologies.build(self.config.topologies[topology], n_inputs, n_outputs)
+        return self._topologies[key]
+
+    def draw(self, step: int) -> tuple[int, int, int]:
+        """``(task index, topology index, synapse seed)`` of meta-step ``step``."""
+        rng = np.random.default_rng([self.config.seed, step])
+        return (int(rng.integers(len(self.config.tasks))), int(rng.integers(len(self.config.topologies))),
+                int(rng.integers(2**31 - 1 - self.config.replicas)))
+
+    # ------------------------------------------------------------------ one meta-step
+    def meta_step(self) -> StepResult:
+        """Run meta-step ``self.step`` and advance; returns what it measured."""
+        start = time.perf_counter()
+        config, step = self.config, self.step
+        task, topo, synapse_seed = self.draw(step)
+        unroll = config.unroll(step)
+        episode = self._sampler(task).episode(step, support_batches=unroll, replicas=config.replicas)
+        topology = self._topology(task, topo, episode.support_x.shape[-1], episode.n_classes)
+        loss, accuracy, finite = query_loss(self.genome, topology, episode, synapse_seed, self.dtype)
+        grad_norm = float("nan")
+        diverged = int((~finite).sum())
+        if finite.any():
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.genome.parameters(), config.clip))
+            if np.isfinite(grad_norm):
+                self.optimizer.step()
+            else:
+                diverged = max(diverged, 1)
+        self.diverged += diverged
+        result = StepResult(step, unroll, config.tasks[task], config.topologies[topo], float(loss.detach()),
+                            accuracy, grad_norm, diverged, time.perf_counter() - start)
+        self.log.write(dataclasses.asdict(result))
+        self.step += 1
+        return result
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, until: int | None = None, progress: bool = True) -> Genome:
+        """Train until meta-step ``until`` (default ``config.meta_steps``), checkpointing on the way."""
+        until = self.config.meta_steps if until is None else min(until, self.config.meta_steps)
+        bar = Progress(until, desc="meta-train") if progress else None
+        if bar is not None:
+            bar.n = self.step
+        recent: list[StepResult] = []
+        try:
+            while self.step < until:
+                result = self.meta_step()
+                recent = (recent + [result])[-20:]
+                if bar is not None:
+                    bar.update(1, N=result.unroll, loss=_mean(r.loss for r in recent),
+                               acc=_mean(r.accuracy for r in recent), diverged=self.diverged)
+                if self.step % self.config.checkpoint_every == 0 or self.step == until:
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.genome.detach().clone()
+
+    def save(self) -> None:
+        """Write ``checkpoint.pt`` and ``genome.json`` (both atomically)."""
+        genome = self.genome.detach().clone()
+        save_checkpoint({"config": self.config.to_dict(), "step": self.step, "diverged": self.diverged,
+                         "log_name": self.log.path.name, "optimizer": self.optimizer.state_dict(),
+                         "genome": {"options": genome.options.to_dict(), "tensors": genome.tensors()}},
+                        self.out_dir / "checkpoint.pt")
+        genome.save(self.out_dir / "genome.json")
+
+
+def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """Unroll ``genome`` on ``episode`` (replicas as a population) and score its query batches.
+
+    Returns ``(loss, accuracy, finite)``: mean softmax cross-entropy of the output states over the
+    finite replicas (differentiable to the genome), their query accuracy, and ``finite [replicas]``.
+    """
+    replicas, unroll = episode.support_x.shape[:2]
+    net = Network(topology, [genome] * replicas, seed=synapse_seed, dtype=dtype)
+    for s in range(unroll):
+        net.step(episode.support_x[:, s], episode.support_y[:, s])
+    x = episode.query_x.flatten(1, 2)  # [R, Q*B, D]
+    y = episode.query_y.flatten(1, 2)  # [R, Q*B]
+    logits = net.predict(x)  # [R, Q*B, n_out]
+    finite = torch.isfinite(logits).flatten(1).all(1) & net.finite()
+    if not finite.any():
+        return logits.new_tensor(float("nan")), float("nan"), finite
+    losses = torch.nn.functional.cross_entropy(logits[finite].flatten(0, 1), y[finite].flatten(), reduction="mean")
+    accuracy = float((logits[finite].argmax(-1) == y[finite]).float().mean())
+    return losses, accuracy, finite
+
+
+def _genome_from_state(state: dict) -> Genome:
+    genome = state["genome"]
+    options = RuleOptions.from_dict(genome["options"])
+    tensors = genome["tensors"]
+    if set(tensors) != set(field_names(options)):
+        raise ValueError(f"checkpoint genome has tensors {sorted(tensors)}, expected {list(field_names(options))}")
+    return Genome(options=options, **tensors)
+
+
+def _mean(values) -> float:
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
