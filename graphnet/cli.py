@@ -126,6 +126,8 @@ def _meta_train(args) -> None:
                               if f != "--meta-steps"):
             raise CommandError("--resume continues the saved run with its own settings; only --meta-steps "
                                "may be given with it")
+        if not (args.out / "checkpoint.pt").exists():
+            raise CommandError(f"--resume: {args.out} holds no run to resume (no checkpoint.pt there)")
         trainer = MetaTrainer.resume(args.out, meta_steps=args.meta_steps)
         print(f"resuming {args.out} at meta-step {trainer.step} of {trainer.config.meta_steps}", file=sys.stderr)
     else:
@@ -180,7 +182,7 @@ def _genome(source):
     if source is None:
         return "pretrained", Genome.pretrained()
     path = pathlib.Path(source)
-    if path.suffix == ".json" or path.exists():
+    if path.suffix == ".json" or path.exists() or len(path.parts) > 1:  # a path, not a shipped name
         return path.stem if path.name != "genome.json" else path.parent.name or "genome", Genome.load(path)
     return source, Genome.pretrained(source)
 

@@ -138,7 +138,7 @@ class Comparison:
 
     ``table()`` gives a markdown table, ``to_json(path)`` / ``Comparison.from_json(path)`` a
     machine-readable file (every curve, per-seed values, learning rates, the best lr per step),
-    ``plot(path)`` a PNG (needs matplotlib: ``pip install 'graphnet[plot]'``).
+    ``plot(path)`` a PNG (needs matplotlib, a dependency of graphnet).
     """
 
     entries: list

@@ -1,6 +1,6 @@
 """PNG figures: learning curves of a comparison and meta-training logs.
 
-matplotlib is optional (``pip install 'graphnet[plot]'``) and imported only inside these
+matplotlib (a dependency of graphnet) is imported only inside these
 functions, through its object-oriented API with the Agg canvas: no display, no pyplot state, no
 change to the process's backend.
 """
@@ -20,7 +20,7 @@ def _figure(width: float, height: float):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("graphnet.plots needs matplotlib: pip install 'graphnet[plot]' (or pip install matplotlib)"
+        raise ImportError("graphnet.plots needs matplotlib: pip install matplotlib"
                           ) from None
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 
+from graphnet.data.tasks import TaskSpec
 from graphnet.rules.options import RuleOptions
 
 
@@ -29,6 +31,9 @@ class MetaConfig:
         lr, clip: Adam learning rate and gradient-norm clip (paper: 5e-4, 10).
         replicas: episodes per meta-step, run as one population of copies of the genome.
         batch_size, query_batches: inner batch size; query batches scored after the last step.
+        score_points: the query loss is the mean over this many evenly spaced points of the unroll
+            (after steps ``round(N·j/score_points)``, j = 1..score_points). 1 (the paper) scores
+            only after step N; more points reward rules that improve at every step, not just at N.
         unroll_start, unroll_step, unroll_every, unroll_max: the curriculum
             ``N = min(unroll_max, unroll_start + unroll_step * (step // unroll_every))``.
         seed: seed of the episode stream (tasks, topologies, batches, synapses).
@@ -48,6 +53,7 @@ class MetaConfig:
     replicas: int = 2
     batch_size: int = 128
     query_batches: int = 2
+    score_points: int = 1
     unroll_start: int = 10
     unroll_step: int = 5
     unroll_every: int = 10_000
@@ -64,7 +70,7 @@ class MetaConfig:
             if not value or not all(isinstance(v, str) and v for v in value):
                 raise ValueError(f"MetaConfig.{name} must be a non-empty list of strings, got {value!r}")
             object.__setattr__(self, name, tuple(value))
-        positive = ("k", "meta_steps", "replicas", "batch_size", "query_batches", "unroll_start",
+        positive = ("k", "meta_steps", "replicas", "batch_size", "query_batches", "score_points", "unroll_start",
                     "unroll_every", "unroll_max", "checkpoint_every")
         for name in positive:
             value = getattr(self, name)
@@ -82,6 +88,13 @@ class MetaConfig:
             raise ValueError(f"MetaConfig.unroll_max={self.unroll_max} is below unroll_start={self.unroll_start}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"MetaConfig.dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if isinstance(self.init_genome, os.PathLike):  # stored as a string: checkpoints hold plain types
+            object.__setattr__(self, "init_genome", os.fspath(self.init_genome))
+        if self.init_genome is not None and not (isinstance(self.init_genome, str) and self.init_genome):
+            raise ValueError(f"MetaConfig.init_genome must be a genome file or shipped genome name, "
+                             f"got {self.init_genome!r}")
+        for task in self.tasks:  # a typo fails here, not after the first data set has loaded
+            TaskSpec.parse(task)
         RuleOptions.from_dict(self.options).check_states(self.k)
 
     def unroll(self, step: int) -> int:
@@ -109,18 +122,12 @@ class MetaConfig:
         path = pathlib.Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
+        if path.suffix not in (".toml", ".json"):
+            raise ValueError(f"config file {path}: expected a .toml or .json file")
+        parse = _toml(path).loads if path.suffix == ".toml" else json.loads
         try:
-            if path.suffix == ".toml":
-                import tomllib
-                data = tomllib.loads(text)
-            elif path.suffix == ".json":
-                data = json.loads(text)
-            else:
-                raise ValueError(f"config file {path}: expected a .toml or .json file")
-        except (json.JSONDecodeError, ValueError) as e:
-            if isinstance(e, ValueError) and str(e).startswith("config file"):
-                raise
+            data = parse(path.read_text(encoding="utf-8"))
+        except ValueError as e:  # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are ValueErrors
             raise ValueError(f"config file {path} is not valid {path.suffix[1:].upper()}: {e}") from None
         data = data.get("meta", data) if isinstance(data, dict) else data
         try:
@@ -130,3 +137,16 @@ class MetaConfig:
 
     def replace(self, **changes) -> "MetaConfig":
         return dataclasses.replace(self, **changes)
+
+
+def _toml(path):
+    """The TOML reader: ``tomllib`` (Python >= 3.11) or the ``tomli`` package it came from."""
+    try:
+        import tomllib
+    except ImportError:
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ValueError(f"config file {path}: reading TOML needs Python >= 3.11 or `pip install tomli`; "
+                             "or write the config as .json") from None
+    return tomllib

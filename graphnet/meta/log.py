@@ -42,11 +42,9 @@ def read_log(path) -> list[dict]:
     types = {"step": int, "unroll": int, "task": str, "topology": str, "loss": float, "accuracy": float,
              "grad_norm": float, "diverged": int, "seconds": float}
     with open(path, newline="", encoding="utf-8") as fh:
-        if path.suffix == ".csv":
-            rows = list(csv.DictReader(fh))
-        else:
-            rows = [json.loads(line) for line in fh if line.strip()]
-    try:
-        return [{c: types[c](row[c]) for c in COLUMNS} for row in rows]
-    except (KeyError, ValueError, TypeError) as e:
-        raise ValueError(f"log file {path} is not a graphnet meta-training log ({e})") from None
+        try:
+            rows = list(csv.DictReader(fh)) if path.suffix == ".csv" else [json.loads(line) for line in fh
+                                                                          if line.strip()]
+            return [{c: types[c](row[c]) for c in COLUMNS} for row in rows]
+        except (KeyError, ValueError, TypeError) as e:  # json.JSONDecodeError is a ValueError
+            raise ValueError(f"log file {path} is not a graphnet meta-training log ({e})") from None

@@ -5,7 +5,8 @@ One meta-step (docs/MODEL.md section 5):
 1. draw a task and a topology from the config's lists, and ``replicas`` episodes of that task;
 2. build a population network of ``replicas`` copies of the genome with fresh random synapses;
 3. run ``N`` inner steps on the support batches (``N`` from the curriculum);
-4. score softmax cross-entropy of the outputs on the query batches (forward sweeps only);
+4. score softmax cross-entropy of the outputs on the query batches (forward sweeps only), after
+   step N or averaged over ``score_points`` evenly spaced points of the unroll;
 5. backpropagate to the genome, clip the gradient norm, take an Adam step.
 
 Everything a meta-step draws is a function of ``(config.seed, step)``, so a run resumed from a
@@ -25,7 +26,7 @@ import torch
 from graphnet import topologies
 from graphnet.data import EpisodeSampler, TaskSpec
 from graphnet.engine import Network
-from graphnet.meta.checkpoint import load_checkpoint, save_checkpoint
+from graphnet.meta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from graphnet.meta.config import MetaConfig
 from graphnet.meta.log import MetricsLog
 from graphnet.progress import Progress
@@ -57,7 +58,8 @@ def starting_genome(config: MetaConfig) -> Genome:
         return Genome.random(config.k, seed=config.genome_seed, options=RuleOptions.from_dict(config.options),
                              dtype=dtype)
     path = pathlib.Path(config.init_genome)
-    genome = Genome.load(path) if path.suffix == ".json" or path.exists() else Genome.pretrained(config.init_genome)
+    is_path = path.suffix == ".json" or path.exists() or len(path.parts) > 1  # else a shipped genome's name
+    genome = Genome.load(path) if is_path else Genome.pretrained(config.init_genome)
     return genome.to(dtype=dtype)
 
 
@@ -72,10 +74,11 @@ class MetaTrainer:
 
     def __init__(self, config: MetaConfig, out_dir, *, log_name: str = "log.csv", _state: dict | None = None):
         self.config = config
+        self._tasks = [TaskSpec.parse(t) for t in config.tasks]  # bad inputs fail before out_dir is touched
+        genome = starting_genome(config) if _state is None else _genome_from_state(_state)
         self.out_dir = pathlib.Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.dtype = _DTYPES[config.dtype]
-        genome = starting_genome(config) if _state is None else _genome_from_state(_state)
         self.genome = genome.detach().clone().requires_grad_()
         self.optimizer = torch.optim.Adam(self.genome.parameters(), lr=config.lr)
         self.step = 0
@@ -85,7 +88,6 @@ class MetaTrainer:
             self.step = int(_state["step"])
             self.diverged = int(_state["diverged"])
         self.log = MetricsLog(self.out_dir / log_name, resume_step=self.step)
-        self._tasks = [TaskSpec.parse(t) for t in config.tasks]
         self._samplers: dict[int, EpisodeSampler] = {}
         self._topologies: dict[tuple[int, int], object] = {}
 
@@ -95,7 +97,10 @@ class MetaTrainer:
         out_dir = pathlib.Path(out_dir)
         state = load_checkpoint(out_dir / "checkpoint.pt", ("config", "step", "genome", "optimizer", "diverged",
                                                              "log_name"))
-        config = MetaConfig.from_dict(state["config"])
+        try:
+            config = MetaConfig.from_dict(state["config"])
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {out_dir / 'checkpoint.pt'} holds an unusable config: {e}") from None
         if meta_steps is not None:
             config = config.replace(meta_steps=meta_steps)
         return cls(config, out_dir, log_name=log_name or state["log_name"], _state=state)
@@ -131,7 +136,8 @@ class MetaTrainer:
         unroll = config.unroll(step)
         episode = self._sampler(task).episode(step, support_batches=unroll, replicas=config.replicas)
         topology = self._topology(task, topo, episode.support_x.shape[-1], episode.n_classes)
-        loss, accuracy, finite = query_loss(self.genome, topology, episode, synapse_seed, self.dtype)
+        loss, accuracy, finite = query_loss(self.genome, topology, episode, synapse_seed, self.dtype,
+                                            config.score_points)
         grad_norm = float("nan")
         diverged = int((~finite).sum())
         if finite.any():
@@ -181,25 +187,45 @@ class MetaTrainer:
         genome.save(self.out_dir / "genome.json")
 
 
-def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype) -> tuple[torch.Tensor, float, torch.Tensor]:
+def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype,
+               score_points: int = 1) -> tuple[torch.Tensor, float, torch.Tensor]:
     """Unroll ``genome`` on ``episode`` (replicas as a population) and score its query batches.
 
-    Returns ``(loss, accuracy, finite)``: mean softmax cross-entropy of the output states over the
-    finite replicas (differentiable to the genome), their query accuracy, and ``finite [replicas]``.
+    Returns ``(loss, accuracy, finite)``: softmax cross-entropy of the output states on the query
+    batches over the finite replicas, averaged over ``score_points`` evenly spaced points of the
+    unroll (differentiable to the genome); their query accuracy after the last step; and
+    ``finite [replicas]``. The gradient comes from the finite replicas only: a diverged replica's
+    own backward pass gives ``0 * inf = NaN``, so each replica runs on its own copy of the genome
+    whose gradient is dropped when that replica is not finite.
     """
     replicas, unroll = episode.support_x.shape[:2]
-    net = Network(topology, [genome] * replicas, seed=synapse_seed, dtype=dtype)
-    for s in range(unroll):
-        net.step(episode.support_x[:, s], episode.support_y[:, s])
+    points = sorted({max(1, round(unroll * j / score_points)) for j in range(1, score_points + 1)})
+    finite = None  # [replicas] bool, set below before any backward pass reads it in the hooks
+
+    def member(r: int) -> Genome:
+        copy = genome.clone()
+        for t in (t for t in copy.parameters() if t.requires_grad):
+            t.register_hook(lambda g, r=r: g if bool(finite[r]) else torch.zeros_like(g))
+        return copy
+
+    differentiable = torch.is_grad_enabled() and any(t.requires_grad for t in genome.parameters())
+    members = [member(r) for r in range(replicas)] if differentiable else [genome] * replicas
+    net = Network(topology, members, seed=synapse_seed, dtype=dtype)
     x = episode.query_x.flatten(1, 2)  # [R, Q*B, D]
     y = episode.query_y.flatten(1, 2)  # [R, Q*B]
-    logits = net.predict(x)  # [R, Q*B, n_out]
-    finite = torch.isfinite(logits).flatten(1).all(1) & net.finite()
+    scored = []  # logits [R, Q*B, n_out] at each point
+    for s in range(unroll):
+        net.step(episode.support_x[:, s], episode.support_y[:, s])
+        if s + 1 in points:
+            scored.append(net.predict(x))
+    logits = torch.stack(scored)  # [points, R, Q*B, n_out]
+    finite = torch.isfinite(logits).flatten(2).all(2).all(0) & net.finite()
     if not finite.any():
         return logits.new_tensor(float("nan")), float("nan"), finite
-    losses = torch.nn.functional.cross_entropy(logits[finite].flatten(0, 1), y[finite].flatten(), reduction="mean")
-    accuracy = float((logits[finite].argmax(-1) == y[finite]).float().mean())
-    return losses, accuracy, finite
+    kept = logits[:, finite]
+    loss = torch.nn.functional.cross_entropy(kept.flatten(0, 2), y[finite].repeat(len(points), 1).flatten())
+    accuracy = float((kept[-1].argmax(-1) == y[finite]).float().mean())
+    return loss, accuracy, finite
 
 
 def _genome_from_state(state: dict) -> Genome:

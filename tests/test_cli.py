@@ -1,0 +1,228 @@
+"""The `graphnet` command, called in process: help, flag errors, one-line user errors, meta-train
+(new run, refusal to overwrite, resume) and evaluate. `demo` and `genomes` need a shipped genome."""
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from graphnet.cli import main
+from graphnet.evaluation import Comparison
+from graphnet.meta import MetaConfig, read_log
+from graphnet.meta.checkpoint import load_checkpoint
+from graphnet.rules import Genome
+
+SETTINGS = {"tasks": ["xor"], "topologies": ["mlp:4"], "k": 2, "meta_steps": 3, "lr": 0.01, "replicas": 2,
+            "batch_size": 8, "query_batches": 1, "unroll_start": 2, "unroll_max": 2, "checkpoint_every": 2}
+
+
+def one_error_line(err: str, *fragments: str) -> str:
+    """stderr is exactly one line `graphnet: error: ...` holding every fragment, and no traceback."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("graphnet: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def exit_code(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse: --help and flag errors
+        return e.code
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(SETTINGS))
+    return path
+
+
+# ------------------------------------------------------------------------------------------- help and flags
+@pytest.mark.parametrize("argv, flags", [
+    ([], ["demo", "meta-train", "evaluate", "genomes"]),
+    (["meta-train"], ["--config", "--out", "--resume", "--method", "--log", "--meta-steps", "--tasks",
+                      "--topologies", "--lr", "--clip", "--unroll-start", "--no-progress", "--threads"]),
+    (["evaluate"], ["--genomes", "--tasks", "--topologies", "--steps", "--seeds", "--sgd-lrs", "--adam-lrs",
+                    "--out", "--test-size"]),
+    (["demo"], ["--out", "--meta-steps", "--unroll", "--tasks", "--seeds"]),
+    (["genomes"], ["usage: graphnet genomes"]),
+])
+def test_help(capsys, argv, flags):
+    assert exit_code(argv + ["--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in flags:
+        assert flag in out, flag
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["meta-train", "--bogus"], "unrecognized arguments: --bogus"),
+    (["meta-train", "--k", "0"], "expected a positive integer, got '0'"),
+    (["meta-train", "--options", "[1]"], "expected a JSON object"),
+    (["meta-train", "--method", "evolution"], "invalid choice: 'evolution'"),
+    (["evaluate", "--steps", "1,x"], "expected comma-separated integers"),
+    (["evaluate", "--sgd-lrs", "0.1,-1"], "learning rates must be positive"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ([], "required"),
+])
+def test_bad_flags_exit_2_with_one_error_line(capsys, argv, message):
+    assert exit_code(argv) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], err
+    assert "Traceback" not in err
+
+
+def test_entry_point_runs():
+    script = pathlib.Path(sys.executable).parent / "graphnet"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "graphnet.cli"]
+    done = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "meta-train" in done.stdout and "evaluate" in done.stdout
+
+
+# ------------------------------------------------------------------------------------------- meta-train
+def test_meta_train_missing_config(capsys, tmp_path):
+    missing = tmp_path / "nope.toml"
+    assert main(["meta-train", "--config", str(missing), "--out", str(tmp_path / "run")]) == 1
+    one_error_line(capsys.readouterr().err, str(missing), "does not exist")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("{\"tasks\": [\"xor\"], \"epochs\": 3}", "unknown meta-training setting(s) ['epochs']"),
+    ("{\"tasks\": [\"xor\"", "is not valid JSON"),
+    ("{\"tasks\": [\"xorr\"]}", "unknown data set 'xorr'"),
+])
+def test_meta_train_bad_config(capsys, tmp_path, content, fragment):
+    path = tmp_path / "config.json"
+    path.write_text(content)
+    assert main(["meta-train", "--config", str(path), "--out", str(tmp_path / "run")]) == 1
+    one_error_line(capsys.readouterr().err, str(path), fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_meta_train_bad_flag_values_are_one_line(capsys, config_file, tmp_path):
+    out = str(tmp_path / "run")
+    assert main(["meta-train", "--config", str(config_file), "--out", out, "--dtype", "float16"]) == 1
+    one_error_line(capsys.readouterr().err, "float16")
+    assert main(["meta-train", "--config", str(config_file), "--out", out, "--tasks", "mnist:3x4"]) == 1
+    one_error_line(capsys.readouterr().err, "mnist:3x4", "square")
+    assert main(["meta-train", "--config", str(config_file), "--out", out, "--no-progress",
+                 "--init-genome", str(tmp_path / "missing.json")]) == 1
+    one_error_line(capsys.readouterr().err, "missing.json", "does not exist")
+    assert not (tmp_path / "run").exists()
+
+
+def test_meta_train_cma_is_a_clear_error(capsys, config_file, tmp_path):
+    assert main(["meta-train", "--config", str(config_file), "--out", str(tmp_path / "run"), "--method", "cma"]) == 1
+    one_error_line(capsys.readouterr().err, "--method cma", "not available", "--method gradient")
+    assert not (tmp_path / "run").exists()
+
+
+def test_meta_train_writes_a_run_refuses_to_overwrite_and_resumes(capsys, config_file, tmp_path):
+    out = tmp_path / "run"
+    assert main(["meta-train", "--config", str(config_file), "--out", str(out), "--no-progress", "--plot"]) == 0
+    stdout = capsys.readouterr().out
+    assert str(out / "genome.json") in stdout and "after 3 meta-steps" in stdout
+    assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "log.csv", "genome.json", "meta_log.png"}
+    assert [r["step"] for r in read_log(out / "log.csv")] == [0, 1, 2]
+    state = load_checkpoint(out / "checkpoint.pt", ("config", "step"))
+    assert state["step"] == 3 and MetaConfig.from_dict(state["config"]) == MetaConfig.from_dict(SETTINGS)
+    genome_before = Genome.load(out / "genome.json")
+
+    # a second run into the same folder is refused and changes nothing
+    assert main(["meta-train", "--config", str(config_file), "--out", str(out), "--no-progress"]) == 1
+    one_error_line(capsys.readouterr().err, str(out), "already holds a run", "--resume")
+    assert Genome.load(out / "genome.json").allclose(genome_before, rtol=0, atol=0)
+
+    # --resume takes no other settings
+    assert main(["meta-train", "--resume", "--out", str(out), "--lr", "0.1"]) == 1
+    one_error_line(capsys.readouterr().err, "only --meta-steps")
+
+    assert main(["meta-train", "--resume", "--out", str(out), "--meta-steps", "5", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "resuming" in captured.err and "meta-step 3 of 5" in captured.err
+    assert "after 5 meta-steps" in captured.out
+    assert [r["step"] for r in read_log(out / "log.csv")] == [0, 1, 2, 3, 4]
+    assert load_checkpoint(out / "checkpoint.pt", ("step",))["step"] == 5
+    assert not Genome.load(out / "genome.json").allclose(genome_before, rtol=0, atol=0)
+
+
+def test_meta_train_flags_override_the_config_and_jsonl_log(capsys, config_file, tmp_path):
+    out = tmp_path / "run"
+    assert main(["meta-train", "--config", str(config_file), "--out", str(out), "--no-progress", "--log", "jsonl",
+                 "--meta-steps", "2", "--seed", "4", "--topologies", "mlp:3", "mlp:2,2", "--options",
+                 "{\"normalize\": true}"]) == 0
+    config = MetaConfig.from_dict(load_checkpoint(out / "checkpoint.pt", ("config",))["config"])
+    assert config == MetaConfig.from_dict({**SETTINGS, "meta_steps": 2, "seed": 4, "topologies": ["mlp:3", "mlp:2,2"],
+                                           "options": {"normalize": True}})
+    assert len(read_log(out / "log.jsonl")) == 2 and not (out / "log.csv").exists()
+    assert Genome.load(out / "genome.json").options.normalize
+
+
+def test_resume_without_a_run(capsys, tmp_path):
+    assert main(["meta-train", "--resume", "--out", str(tmp_path)]) == 1
+    one_error_line(capsys.readouterr().err, str(tmp_path), "no run to resume")
+
+
+def test_resume_from_a_corrupt_checkpoint(capsys, tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert main(["meta-train", "--resume", "--out", str(tmp_path)]) == 1
+    one_error_line(capsys.readouterr().err, str(tmp_path / "checkpoint.pt"), "cannot be read")
+
+
+# ------------------------------------------------------------------------------------------- evaluate
+def test_evaluate_writes_results_table_and_plot(capsys, tmp_path):
+    genome_path = tmp_path / "mine.json"
+    Genome.random(2, seed=0).save(genome_path)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--genomes", str(genome_path), "--tasks", "xor", "--topologies", "mlp:8",
+                 "--steps", "1,2,5", "--seeds", "2", "--sgd-lrs", "0.1", "--adam-lrs", "0.01", "--out", str(out),
+                 "--no-progress"]) == 0
+    stdout = capsys.readouterr().out
+    table = (out / "table.md").read_text()
+    assert table.strip() in stdout
+    assert "| xor | mlp:8 | mine |" in table and "SGD" in table and "Adam" in table
+    comparison = Comparison.from_json(out / "results.json")
+    assert tuple(comparison.steps) == (1, 2, 5) and tuple(comparison.seeds) == (0, 1)
+    entry = comparison.entry("xor", "mlp:8")
+    assert set(entry.genomes) == {"mine"} and set(entry.baselines) == {"sgd", "adam"}
+    assert entry.genomes["mine"].accuracy.shape == (2, 3)
+    assert list(entry.baselines["sgd"].lrs) == [0.1] and list(entry.baselines["adam"].lrs) == [0.01]
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("genome", ["missing.json", "sub/genome"])
+def test_evaluate_missing_genome(capsys, tmp_path, genome):
+    path = tmp_path / genome
+    assert main(["evaluate", "--genomes", str(path), "--tasks", "xor", "--out", str(tmp_path / "eval")]) == 1
+    one_error_line(capsys.readouterr().err, str(path), "does not exist")
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--tasks", "xorr"], ["bad task spec 'xorr'", "unknown data set"]),
+    (["--tasks", "mnist:10x10:4-2"], ["bad task spec 'mnist:10x10:4-2'", "must go up"]),
+    (["--tasks", "xor", "--topologies", "mlp:x"], ["'mlp:x'", "positive integers"]),
+])
+def test_evaluate_bad_inputs_are_one_line(capsys, tmp_path, argv, fragments):
+    genome_path = tmp_path / "g.json"
+    Genome.random(2, seed=0).save(genome_path)
+    code = main(["evaluate", "--genomes", str(genome_path), "--out", str(tmp_path / "eval"), "--steps", "1",
+                 "--seeds", "1", "--no-progress", *argv])
+    assert code == 1
+    one_error_line(capsys.readouterr().err, *fragments)
+
+
+def test_torch_threads_flag(tmp_path, config_file):
+    before = torch.get_num_threads()
+    try:
+        assert main(["meta-train", "--config", str(config_file), "--out", str(tmp_path / "run"), "--no-progress",
+                     "--meta-steps", "1", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
