@@ -79,6 +79,7 @@ _META_FLAGS = {  # flag -> (MetaConfig field, type, help)
     "--replicas": ("replicas", _positive, "episodes per meta-step (one batched population)"),
     "--batch-size": ("batch_size", _positive, "inner batch size"),
     "--query-batches": ("query_batches", _positive, "query batches scored after the last inner step"),
+    "--score-points": ("score_points", _positive, "average the query loss over this many points of the unroll"),
     "--unroll-start": ("unroll_start", _positive, "curriculum: first unroll length N"),
     "--unroll-step": ("unroll_step", int, "curriculum: N grows by this much ..."),
     "--unroll-every": ("unroll_every", _positive, "curriculum: ... every this many meta-steps"),
@@ -137,9 +138,8 @@ def _meta_train(args) -> None:
         trainer = MetaTrainer(_meta_config(args), args.out, log_name=f"log.{args.log}")
     try:
         genome = trainer.run(progress=not args.no_progress)
-    except KeyboardInterrupt:
-        trainer.save()
-        raise CommandError(f"interrupted at meta-step {trainer.step}; checkpoint saved. Resume with: "
+    except KeyboardInterrupt:  # the last periodic checkpoint is exact; a half-done step is not saved
+        raise CommandError(f"interrupted at meta-step {trainer.step}; resume from the last checkpoint with: "
                            f"graphnet meta-train --resume --out {args.out}") from None
     if args.plot:
         from graphnet.plots import plot_meta_log
@@ -150,17 +150,18 @@ def _meta_train(args) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- evaluate
-def _add_eval_options(p, tasks_default) -> None:
+def _add_eval_options(p, tasks_default, steps=DEFAULT_STEPS, seeds=5, test_size=None) -> None:
     p.add_argument("--tasks", nargs="+", default=list(tasks_default),
                    help=f"task strings (default: {' '.join(tasks_default)})")
     p.add_argument("--topologies", nargs="+", default=["mlp:256"], help="topology specs (default mlp:256)")
-    p.add_argument("--steps", type=_int_list, default=_int_list(DEFAULT_STEPS),
-                   help=f"inner steps at which test accuracy is recorded (default {DEFAULT_STEPS})")
-    p.add_argument("--seeds", type=_positive, default=5, help="networks per method (seeds 0..n-1, default 5)")
+    p.add_argument("--steps", type=_int_list, default=_int_list(steps),
+                   help=f"inner steps at which test accuracy is recorded (default {steps})")
+    p.add_argument("--seeds", type=_positive, default=seeds, help=f"networks per method (seeds 0..n-1, default {seeds})")
     p.add_argument("--batch-size", type=_positive, default=128, help="inner batch size (default 128)")
     p.add_argument("--sgd-lrs", type=_float_list, help="SGD learning-rate grid (default 0.01,0.03,0.1,0.3,1)")
     p.add_argument("--adam-lrs", type=_float_list, help="Adam learning-rate grid (default 1e-4,...,1e-2)")
-    p.add_argument("--test-size", type=_positive, help="score on the first N test examples (default: all)")
+    p.add_argument("--test-size", type=_positive, default=test_size,
+                   help=f"score on the first N test examples (default: {test_size or 'all'})")
 
 
 def _add_evaluate_parser(sub) -> None:
@@ -259,10 +260,10 @@ def _add_demo_parser(sub) -> None:
                                    "with the shipped genome and with tuned SGD and Adam, and print the table. "
                                    "Default settings take under 10 minutes on 2 CPU cores.")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/demo"), help="output folder")
-    p.add_argument("--meta-steps", type=_positive, default=300, help="meta-training steps (default 300)")
-    p.add_argument("--unroll", type=_positive, default=10, help="inner steps unrolled in meta-training (default 10)")
-    _add_eval_options(p, DEMO_TASKS)
-    p.set_defaults(seeds=3, test_size=2000, steps=_int_list("1,2,5,10,20,50"))
+    p.add_argument("--meta-steps", type=_positive, default=600, help="meta-training steps (default 600)")
+    p.add_argument("--unroll-max", type=_positive, default=20,
+                   help="the unroll curriculum goes 10, 15, ... up to this, in equal stages (default 20)")
+    _add_eval_options(p, DEMO_TASKS, steps="1,2,5,10,20,50", seeds=3, test_size=2000)
     _add_common(p)
     p.set_defaults(run=_demo)
 
@@ -270,21 +271,27 @@ def _add_demo_parser(sub) -> None:
 def _demo(args) -> None:
     from graphnet.meta import MetaConfig, MetaTrainer
     from graphnet.rules import Genome
+    from graphnet.rules.shipped import catalog
 
     start = time.perf_counter()
     shipped = Genome.pretrained()
-    config = MetaConfig(k=shipped.k, options=shipped.options.to_dict(), meta_steps=args.meta_steps,
-                        lr=3e-3, unroll_start=args.unroll, unroll_max=args.unroll, checkpoint_every=50)
+    start_unroll = min(10, args.unroll_max)
+    stages = (args.unroll_max - start_unroll) // 5 + 1
+    config = MetaConfig(k=shipped.k, options=shipped.options.to_dict(), meta_steps=args.meta_steps, lr=3e-3,
+                        genome_seed=2, score_points=4, unroll_start=start_unroll, unroll_step=5,
+                        unroll_every=max(1, -(-args.meta_steps // stages)), unroll_max=args.unroll_max,
+                        checkpoint_every=50)
     run = args.out / "meta"
-    print(f"[1/2] meta-training a genome from scratch on {', '.join(config.tasks)} ({config.meta_steps} meta-steps "
-          f"of {args.unroll} unrolled inner steps) -> {run}", file=sys.stderr)
+    print(f"[1/2] meta-training a genome from scratch on {', '.join(config.tasks)} ({config.meta_steps} meta-steps, "
+          f"unrolls {config.unroll_start} -> {config.unroll_max}) -> {run}", file=sys.stderr)
     if (run / "checkpoint.pt").exists():
         trainer = MetaTrainer.resume(run, meta_steps=config.meta_steps)
     else:
         trainer = MetaTrainer(config, run)
     demo_genome = trainer.run(progress=not args.no_progress)
     print(f"[2/2] evaluating at 28x28 on {', '.join(args.tasks)} against SGD and Adam -> {args.out}", file=sys.stderr)
-    comparison = compare_on({"demo (just meta-trained)": demo_genome, "pretrained (shipped)": shipped}, args)
+    default = catalog()["default"]
+    comparison = compare_on({"demo (just meta-trained)": demo_genome, f"{default} (shipped)": shipped}, args)
     report(comparison, args.out)
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
 

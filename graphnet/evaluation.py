@@ -196,6 +196,9 @@ class Comparison:
     def __str__(self) -> str:
         return self.table()
 
+    def _repr_markdown_(self) -> str:  # a notebook renders the table
+        return self.table()
+
     # ------------------------------------------------------------------ files
     def to_dict(self) -> dict:
         """Plain JSON-ready dict; NaN (diverged) values are written as null."""
@@ -273,8 +276,9 @@ class Comparison:
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
 
-    def plot(self, path: str | os.PathLike) -> str:
-        """Learning curves as a PNG (see :func:`graphnet.plots.plot_comparison`); returns the path."""
+    def plot(self, path: str | os.PathLike | None = None):
+        """Learning curves as a PNG (see :func:`graphnet.plots.plot_comparison`); returns the path
+        (``path=None``: returns the matplotlib Figure, which a notebook shows inline)."""
         from graphnet import plots
         return plots.plot_comparison(self, path)
 

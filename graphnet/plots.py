@@ -27,7 +27,11 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path) -> str:
+def _save(fig, path):
+    """Write ``fig`` as a PNG to ``path`` and return the path; with ``path=None`` return the Figure
+    (a notebook shows it inline)."""
+    if path is None:
+        return fig
     path = os.fspath(path)
     fig.savefig(path, format="png")
     return path
@@ -46,13 +50,13 @@ def _x_axis(ax, steps) -> None:
     ax.minorticks_off()
 
 
-def plot_comparison(comparison, path) -> str:
+def plot_comparison(comparison, path=None):
     """One panel per (task, topology): test accuracy against inner steps (log scale).
 
     Each genome is a line (mean over seeds) with a shaded ±std band; SGD and Adam are their
     best-lr envelopes (the best learning rate at each step budget, markers, the lr written next
     to each point); a dotted line marks chance. Diverged seeds count at chance, as in the table.
-    Returns the path of the PNG.
+    Returns the path of the PNG (``path=None``: the matplotlib Figure, e.g. to show in a notebook).
     """
     entries = comparison.entries
     if not entries:
@@ -101,12 +105,12 @@ def plot_comparison(comparison, path) -> str:
     return _save(fig, path)
 
 
-def plot_meta_log(rows, path) -> str:
+def plot_meta_log(rows, path=None):
     """Meta-training log: meta-loss (top) and query accuracy (bottom) against the meta-step.
 
     ``rows``: dicts with ``step`` and any of ``loss``, ``accuracy``, ``unroll`` (missing or None
     values are skipped). Where the unroll length changes, a vertical line is drawn and labelled
-    with the new length. Returns the path of the PNG.
+    with the new length. Returns the path of the PNG (``path=None``: the Figure).
     """
     rows = [r for r in rows if r.get("step") is not None]
     if not rows:

@@ -70,3 +70,9 @@ def test_core_does_not_import_matplotlib():
     code = ("import sys, graphnet, graphnet.baselines, graphnet.evaluation, graphnet.plots, graphnet.progress; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported at import time'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_plot_without_path_returns_a_figure():
+    from matplotlib.figure import Figure
+    fig = plots.plot_meta_log([{"step": s, "loss": 2.0 - s / 10, "accuracy": s / 10, "unroll": 10} for s in range(5)])
+    assert isinstance(fig, Figure) and len(fig.axes) == 2

@@ -117,6 +117,10 @@ class TaskSpec:
         """``(train, test)`` for evaluation. A source whose train split is not available offline
         (KMNIST) is split instead: within each class, every fifth test example (in file order) stays
         test and the rest becomes train (8000 / 2000 for KMNIST); both are named ``str(self)``."""
+        if self.dataset == "omniglot":
+            raise ValueError("omniglot's background and evaluation splits hold different characters under the "
+                             "same label numbers, so they are not a train/test pair: use Omniglot for N-way "
+                             "episodes (EpisodeSampler(..., ways=N)), e.g. 'omniglot:28x28:5way' in meta-training")
         test = self.build("test")
         try:
             return self.build("train"), test

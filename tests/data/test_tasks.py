@@ -79,3 +79,8 @@ def test_build_on_mnist():
     full = load("mnist")
     assert train.shape == (10, 10) and train.n_classes == 5
     assert torch.bincount(train.y).tolist() == torch.bincount(full.y)[5:].tolist()
+
+
+def test_omniglot_is_not_a_train_test_pair():
+    with pytest.raises(ValueError, match="N-way episodes"):
+        TaskSpec.parse("omniglot:28x28").splits()
