@@ -190,15 +190,16 @@ def _genome(source):
 
 def _evaluate(args) -> None:
     genomes = dict(_genome(g) for g in args.genomes)
-    comparison = compare_on(genomes, args)
+    comparison = compare_on(genomes, args, *eval_tasks(args))
     report(comparison, args.out)
 
 
-def compare_on(genomes: dict, args):
-    """Run :func:`graphnet.evaluation.compare` for the CLI's task / topology / step flags."""
+def eval_tasks(args) -> tuple[list, dict]:
+    """The tasks and topologies of the CLI's evaluation flags, loaded and checked up front (so a
+    missing data set or a bad spec fails before any long computation)."""
     from graphnet import topologies
     from graphnet.data import TaskSpec
-    from graphnet.evaluation import EvalTask, compare
+    from graphnet.evaluation import EvalTask
 
     tasks = []
     for text in args.tasks:
@@ -206,8 +207,18 @@ def compare_on(genomes: dict, args):
         n_test = len(test) if args.test_size is None else min(args.test_size, len(test))
         tasks.append(EvalTask(text, train.flat(), train.y, test.flat()[:n_test], test.y[:n_test],
                               n_classes=train.n_classes))
+    for spec in args.topologies:
+        for task in tasks:
+            topologies.build(spec, task.n_features, task.n_classes)
     tops = {spec: (lambda task, spec=spec: topologies.build(spec, task.n_features, task.n_classes))
             for spec in args.topologies}
+    return tasks, tops
+
+
+def compare_on(genomes: dict, args, tasks: list, tops: dict):
+    """Run :func:`graphnet.evaluation.compare` with the CLI's step, seed and learning-rate flags."""
+    from graphnet.evaluation import compare
+
     kwargs = {"steps": args.steps, "seeds": range(args.seeds), "batch_size": args.batch_size,
               "progress": not args.no_progress}
     if args.sgd_lrs is not None:
@@ -275,6 +286,7 @@ def _demo(args) -> None:
 
     start = time.perf_counter()
     shipped = Genome.pretrained()
+    tasks, tops = eval_tasks(args)  # fail now, not after meta-training, if a data set is missing
     start_unroll = min(10, args.unroll_max)
     stages = (args.unroll_max - start_unroll) // 5 + 1
     config = MetaConfig(k=shipped.k, options=shipped.options.to_dict(), meta_steps=args.meta_steps, lr=3e-3,
@@ -291,7 +303,8 @@ def _demo(args) -> None:
     demo_genome = trainer.run(progress=not args.no_progress)
     print(f"[2/2] evaluating at 28x28 on {', '.join(args.tasks)} against SGD and Adam -> {args.out}", file=sys.stderr)
     default = catalog()["default"]
-    comparison = compare_on({"demo (just meta-trained)": demo_genome, f"{default} (shipped)": shipped}, args)
+    comparison = compare_on({"demo (just meta-trained)": demo_genome, f"{default} (shipped)": shipped}, args,
+                            tasks, tops)
     report(comparison, args.out)
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
 

@@ -226,3 +226,30 @@ def test_torch_threads_flag(tmp_path, config_file):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_genomes_lists_the_catalog(capsys):
+    assert main(["genomes"]) == 0
+    out = capsys.readouterr().out
+    assert "blur-mnist-k4 (default)" in out and "experiments/pretrained.toml" in out
+
+
+def test_demo_end_to_end_tiny(capsys, tmp_path):
+    pytest.importorskip("sklearn")
+    out_dir = tmp_path / "demo"
+    argv = ["demo", "--out", str(out_dir), "--meta-steps", "2", "--unroll-max", "10", "--tasks", "digits",
+            "--seeds", "2", "--steps", "1,2", "--sgd-lrs", "0.1", "--adam-lrs", "0.01", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "demo (just meta-trained)" in out and "blur-mnist-k4 (shipped)" in out and "SGD (best lr)" in out
+    assert read_log(out_dir / "meta" / "log.csv")[-1]["step"] == 1
+    comparison = Comparison.from_json(out_dir / "results.json")
+    assert set(comparison.entries[0].genomes) == {"demo (just meta-trained)", "blur-mnist-k4 (shipped)"}
+    assert (out_dir / "table.md").read_text().startswith("| task") and (out_dir / "curves.png").stat().st_size > 1000
+
+
+def test_demo_fails_before_meta_training_when_data_is_missing(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHNET_DATA", str(tmp_path / "empty"))
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--tasks", "kmnist:28x28"]) == 1
+    one_error_line(capsys.readouterr().err, "kmnist", "GRAPHNET_DATA")
+    assert not (tmp_path / "demo").exists()

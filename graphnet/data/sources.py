@@ -145,7 +145,7 @@ def _data_root(root) -> tuple[Path | None, str]:
         return Path(root), "from root="
     if os.environ.get("GRAPHNET_DATA"):
         return Path(os.environ["GRAPHNET_DATA"]), "from GRAPHNET_DATA"
-    candidates = [_REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    candidates = list(dict.fromkeys([_REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]))
     for folder in candidates:
         if folder.is_dir():
             return folder, "default shared/data"
