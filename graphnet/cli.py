@@ -87,23 +87,31 @@ _META_FLAGS = {  # flag -> (MetaConfig field, type, help)
     "--seed": ("seed", int, "seed of the episode stream"),
     "--checkpoint-every": ("checkpoint_every", _positive, "meta-steps between checkpoints"),
     "--dtype": ("dtype", str, "float32 or float64"),
+    "--population": ("population", _positive, "CMA-ES: candidates per generation (default: pycma's 4 + 3 ln n)"),
+    "--sigma0": ("sigma0", float, "CMA-ES: initial step size (default 0.1)"),
+    "--fitness": ("fitness", str, "CMA-ES: accuracy (default) or loss, on the query batches"),
+    "--search": ("search", str, "CMA-ES: genome entries searched, e.g. nu mu 'norm_*' eta_tilde (default: all)"),
+    "--draws": ("draws", _positive, "CMA-ES: (task, topology) draws scored per generation"),
 }
 
 
 def _add_meta_parser(sub) -> None:
-    p = sub.add_parser("meta-train", help="meta-train a genome (gradient descent through unrolled learning)",
-                       description="Meta-train one genome across tasks and topologies. Settings come from "
+    p = sub.add_parser("meta-train", allow_abbrev=False,
+                       help="meta-train a genome (gradient descent through unrolled learning, or CMA-ES)",
+                       description="Meta-train one genome across tasks and topologies, by gradient descent through "
+                                   "the unrolled inner steps or (--method cma) by CMA-ES. Settings come from "
                                    "--config (TOML or JSON) and are overridden by flags. Writes checkpoint.pt, "
                                    "log.csv and genome.json into --out; --resume continues a run exactly.")
     p.add_argument("--config", type=pathlib.Path, help="a .toml or .json file of MetaConfig settings")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/meta"), help="run folder (default runs/meta)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--method", choices=("gradient", "cma"), default="gradient", help="meta-training method")
+    p.add_argument("--method", choices=("gradient", "cma"),
+                   help="meta-training method (default: the config's, else gradient); cma needs pip install cma")
     p.add_argument("--log", choices=("csv", "jsonl"), default="csv", help="metrics log format")
     p.add_argument("--plot", action="store_true", help="also write meta_log.png (meta-loss and accuracy)")
     _add_common(p)
     for flag, (_, kind, text) in _META_FLAGS.items():
-        many = flag in ("--tasks", "--topologies")
+        many = flag in ("--tasks", "--topologies", "--search")
         p.add_argument(flag, type=kind, nargs="+" if many else None, help=text)
     p.set_defaults(run=_meta_train)
 
@@ -114,28 +122,37 @@ def _meta_config(args):
     config = MetaConfig.load(args.config) if args.config else MetaConfig()
     changes = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, _, _) in _META_FLAGS.items()}
     changes = {k: v for k, v in changes.items() if v is not None}
+    if args.method is not None:
+        changes["method"] = args.method
     return config.replace(**changes) if changes else config
 
 
 def _meta_train(args) -> None:
-    from graphnet.meta import MetaTrainer, read_log
+    from graphnet import meta
+    from graphnet.meta import read_log
 
-    if args.method == "cma":
-        raise CommandError("--method cma (CMA-ES) is not available yet; use --method gradient")
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"--out {args.out} is a file, not a folder")
     if args.resume:
-        if args.config or any(getattr(args, f[2:].replace("-", "_")) is not None for f in _META_FLAGS
-                              if f != "--meta-steps"):
+        if args.config or args.method or any(getattr(args, f[2:].replace("-", "_")) is not None for f in _META_FLAGS
+                                             if f != "--meta-steps"):
             raise CommandError("--resume continues the saved run with its own settings; only --meta-steps "
                                "may be given with it")
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"--resume: {args.out} holds no run to resume (no checkpoint.pt there)")
-        trainer = MetaTrainer.resume(args.out, meta_steps=args.meta_steps)
-        print(f"resuming {args.out} at meta-step {trainer.step} of {trainer.config.meta_steps}", file=sys.stderr)
-    else:
-        if (args.out / "checkpoint.pt").exists():
-            raise CommandError(f"{args.out} already holds a run; pass --resume to continue it or choose "
-                               "another --out")
-        trainer = MetaTrainer(_meta_config(args), args.out, log_name=f"log.{args.log}")
+    elif (args.out / "checkpoint.pt").exists():
+        raise CommandError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+    try:
+        if args.resume:
+            trainer = meta.resume(args.out, meta_steps=args.meta_steps)
+            if trainer.step > trainer.config.meta_steps:
+                raise CommandError(f"the run in {args.out} is already at meta-step {trainer.step}; pass a larger "
+                                   "--meta-steps to extend it")
+            print(f"resuming {args.out} at meta-step {trainer.step} of {trainer.config.meta_steps}", file=sys.stderr)
+        else:
+            trainer = meta.start(_meta_config(args), args.out, log_name=f"log.{args.log}")
+    except ImportError as e:  # pycma missing: the message says how to install it
+        raise CommandError(str(e)) from None
     try:
         genome = trainer.run(progress=not args.no_progress)
     except KeyboardInterrupt:  # the last periodic checkpoint is exact; a half-done step is not saved
@@ -144,8 +161,12 @@ def _meta_train(args) -> None:
     if args.plot:
         from graphnet.plots import plot_meta_log
         plot_meta_log(read_log(trainer.log.path), args.out / "meta_log.png")
-    print(f"genome after {trainer.step} meta-steps: {args.out / 'genome.json'} ({trainer.diverged} diverged "
-          f"replicas); log: {trainer.log.path}")
+    if trainer.method == "cma":
+        print(f"best genome after {trainer.step} generations (fitness {trainer.best_fitness:.4g}): "
+              f"{args.out / 'genome.json'} ({trainer.diverged} diverged candidates); log: {trainer.log.path}")
+    else:
+        print(f"genome after {trainer.step} meta-steps: {args.out / 'genome.json'} ({trainer.diverged} diverged "
+              f"replicas); log: {trainer.log.path}")
     print(genome)
 
 
@@ -165,7 +186,7 @@ def _add_eval_options(p, tasks_default, steps=DEFAULT_STEPS, seeds=5, test_size=
 
 
 def _add_evaluate_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="genomes x tasks x topologies against tuned SGD and Adam",
+    p = sub.add_parser("evaluate", allow_abbrev=False, help="genomes x tasks x topologies against tuned SGD and Adam",
                        description="Train fresh networks with each genome and with autograd SGD and Adam "
                                    "(learning-rate sweeps) on the same batches; write results.json, "
                                    "table.md and curves.png into --out.")
@@ -181,7 +202,8 @@ def _genome(source):
     from graphnet.rules import Genome
 
     if source is None:
-        return "pretrained", Genome.pretrained()
+        from graphnet.rules.shipped import catalog
+        return catalog()["default"], Genome.pretrained()
     path = pathlib.Path(source)
     if path.suffix == ".json" or path.exists() or len(path.parts) > 1:  # a path, not a shipped name
         return path.stem if path.name != "genome.json" else path.parent.name or "genome", Genome.load(path)
@@ -190,7 +212,9 @@ def _genome(source):
 
 def _evaluate(args) -> None:
     genomes = dict(_genome(g) for g in args.genomes)
-    comparison = compare_on(genomes, args, *eval_tasks(args))
+    setup = eval_tasks(args)
+    prepare_out(args.out)
+    comparison = compare_on(genomes, args, *setup)
     report(comparison, args.out)
 
 
@@ -203,14 +227,19 @@ def eval_tasks(args) -> tuple[list, dict]:
 
     tasks = []
     for text in args.tasks:
-        train, test = TaskSpec.parse(text).splits()
+        spec = TaskSpec.parse(text)
+        if spec.ways is not None:
+            raise CommandError(f"task {text!r}: N-way episodes are for meta-training; evaluate on a fixed set of "
+                               f"classes instead (e.g. {spec.dataset}:0-4)")
+        train, test = spec.splits()
         n_test = len(test) if args.test_size is None else min(args.test_size, len(test))
         tasks.append(EvalTask(text, train.flat(), train.y, test.flat()[:n_test], test.y[:n_test],
                               n_classes=train.n_classes))
     for spec in args.topologies:
         for task in tasks:
             topologies.build(spec, task.n_features, task.n_classes)
-    tops = {spec: (lambda task, spec=spec: topologies.build(spec, task.n_features, task.n_classes))
+    tops = {pathlib.Path(spec).stem if spec.endswith(".graphml") else spec:
+            (lambda task, spec=spec: topologies.build(spec, task.n_features, task.n_classes))
             for spec in args.topologies}
     return tasks, tops
 
@@ -226,6 +255,20 @@ def compare_on(genomes: dict, args, tasks: list, tops: dict):
     if args.adam_lrs is not None:
         kwargs["adam_lrs"] = args.adam_lrs
     return compare(genomes, tasks, tops, **kwargs)
+
+
+def prepare_out(out: pathlib.Path) -> pathlib.Path:
+    """Create the output folder now, so a bad ``--out`` fails before any computation."""
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".graphnet-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise CommandError(f"--out {out} cannot be written ({e.strerror or e})") from None
+    return out
 
 
 def report(comparison, out: pathlib.Path) -> None:
@@ -245,7 +288,7 @@ def report(comparison, out: pathlib.Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- genomes
 def _add_genomes_parser(sub) -> None:
-    p = sub.add_parser("genomes", help="list the genomes that ship with graphnet",
+    p = sub.add_parser("genomes", allow_abbrev=False, help="list the genomes that ship with graphnet",
                        description="List shipped genomes (load one with graphnet.Genome.pretrained(name)).")
     p.set_defaults(run=_genomes)
 
@@ -264,7 +307,7 @@ def _genomes(args) -> None:
 
 # ---------------------------------------------------------------------------------------------- demo
 def _add_demo_parser(sub) -> None:
-    p = sub.add_parser("demo", help="the main job: short meta-training on 10x10 MNIST, then evaluation "
+    p = sub.add_parser("demo", allow_abbrev=False, help="the main job: short meta-training on 10x10 MNIST, then evaluation "
                                     "at 28x28 on MNIST, Fashion-MNIST and KMNIST against SGD and Adam",
                        description="Meta-train a genome for a few minutes on 10x10 MNIST (all digits, 0-4, 5-9; "
                                    "the paper's protocol, shortened), then train fresh 28x28 networks with it, "
@@ -287,6 +330,7 @@ def _demo(args) -> None:
     start = time.perf_counter()
     shipped = Genome.pretrained()
     tasks, tops = eval_tasks(args)  # fail now, not after meta-training, if a data set is missing
+    prepare_out(args.out)
     start_unroll = min(10, args.unroll_max)
     stages = (args.unroll_max - start_unroll) // 5 + 1
     config = MetaConfig(k=shipped.k, options=shipped.options.to_dict(), meta_steps=args.meta_steps, lr=3e-3,
@@ -316,7 +360,8 @@ def _add_common(p) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="graphnet", description="Meta-learned bidirectional update rules on graphs.")
+    p = argparse.ArgumentParser(prog="graphnet", description="Meta-learned bidirectional update rules on graphs.",
+                                allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True, metavar="{demo,meta-train,evaluate,genomes}")
     _add_demo_parser(sub)
     _add_meta_parser(sub)

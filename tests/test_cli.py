@@ -118,9 +118,10 @@ def test_meta_train_bad_flag_values_are_one_line(capsys, config_file, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_meta_train_cma_is_a_clear_error(capsys, config_file, tmp_path):
+def test_meta_train_cma_with_gradient_settings_is_a_clear_error(capsys, config_file, tmp_path):
+    """CMA-ES runs are tested in tests/meta/test_cma.py; a gradient-only setting (lr) is refused by name."""
     assert main(["meta-train", "--config", str(config_file), "--out", str(tmp_path / "run"), "--method", "cma"]) == 1
-    one_error_line(capsys.readouterr().err, "--method cma", "not available", "--method gradient")
+    one_error_line(capsys.readouterr().err, "['lr'] apply only to method='gradient'")
     assert not (tmp_path / "run").exists()
 
 
@@ -253,3 +254,28 @@ def test_demo_fails_before_meta_training_when_data_is_missing(capsys, tmp_path, 
     assert main(["demo", "--out", str(tmp_path / "demo"), "--tasks", "kmnist:28x28"]) == 1
     one_error_line(capsys.readouterr().err, "kmnist", "GRAPHNET_DATA")
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["evaluate", "--tasks", "mnist:28x28:5way"], ["N-way", "mnist:0-4"]),
+    (["evaluate", "--tasks", "mnist:28"], ["28x28"]),
+])
+def test_evaluate_rejects_misread_tasks(capsys, tmp_path, argv, fragments):
+    assert main(argv + ["--out", str(tmp_path / "e")]) == 1
+    one_error_line(capsys.readouterr().err, *fragments)
+    assert not (tmp_path / "e").exists()
+
+
+def test_flags_are_never_abbreviated(capsys):
+    assert exit_code(["evaluate", "--seed", "3"]) == 2  # not silently --seeds 3
+    assert "unrecognized arguments: --seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "meta-train"])
+def test_out_that_is_a_file_fails_before_any_work(capsys, tmp_path, config_file, command):
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    extra = ["--tasks", "xor", "--topologies", "mlp:4"] if command == "evaluate" else ["--config", str(config_file)]
+    assert main([command, "--out", str(target), *extra]) == 1
+    one_error_line(capsys.readouterr().err, "is a file")
+    assert target.read_text() == "x"

@@ -152,6 +152,9 @@ def _parse_part(part: str, text: str) -> tuple[str, object]:
             raise ValueError(f"bad task spec {text!r}: class range {part!r} must go up (e.g. 0-4)")
         return "classes", tuple(range(first, last + 1))
     if _LIST.fullmatch(part):
+        if "," not in part:  # one class is no classification task; most likely a size without "x"
+            raise ValueError(f"bad task spec {text!r}: {part!r} would keep the single class {part}; "
+                             f"a size is written {part}x{part}, classes as 0-4 or 1,3,7")
         return "classes", tuple(int(c) for c in part.split(","))
     if match := _WAYS.fullmatch(part):
         return "ways", int(match[1])

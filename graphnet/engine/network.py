@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -87,6 +88,19 @@ def _warn_if_not_gradient(plan) -> None:
 KERNELS = {"csr": CSR, "reference": GatherScatter, "scatter": Scatter}
 
 
+def _member_seeds(seed, population: int) -> list[int]:
+    """Synapse seed of each member: ``seed + p`` for an int, else the ``population`` seeds given."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed) + p for p in range(population)]
+    try:
+        seeds = [int(s) for s in seed if isinstance(s, (int, np.integer)) and not isinstance(s, bool)]
+    except TypeError:
+        raise ValueError(f"seed must be an int or a sequence of ints, got {type(seed).__name__}") from None
+    if len(seeds) != len(seed) or len(seeds) != population:
+        raise ValueError(f"seed: expected an int or {population} int(s), one per population member, got {seed!r}")
+    return seeds
+
+
 @dataclasses.dataclass
 class Synapses:
     """The mutable part of a network: forward and (untied) backward synapses."""
@@ -109,6 +123,8 @@ class Network:
             (and is initialized) with its receiver's.
         seed: seed of the initial synapses ``w ~ N(0, 1) · init_scale / sqrt(fan_in)``, drawn in
             edge order, so a superneuron graph and its expansion start from the same synapses.
+            Member ``p`` uses ``seed + p``; a sequence of ``pop`` seeds gives each member its own
+            (equal seeds: the same noise, e.g. candidates compared on common random synapses).
         dtype, device: of states and synapses, ``torch.float32`` or ``torch.float64`` (genome
             tensors are cast, keeping their autograd graph). The network takes the genome's values
             when it is built: after changing a genome (an optimizer step), build a new Network.
@@ -117,7 +133,7 @@ class Network:
         dense: run superneuron blocks as dense matrix products (False: every edge is sparse).
     """
 
-    def __init__(self, topology: Topology, genome: RuleSource | list[RuleSource], *, seed: int = 0,
+    def __init__(self, topology: Topology, genome: RuleSource | list[RuleSource], *, seed: int | Sequence[int] = 0,
                  dtype: torch.dtype = torch.float32, device: str | torch.device | None = None,
                  kernel: str = "csr", dense: bool = True):
         if kernel not in KERNELS:
@@ -165,19 +181,22 @@ class Network:
     def n_outputs(self) -> int:
         return len(self.plan.output_index)
 
-    def initial_synapses(self, seed: int) -> Synapses:
+    def initial_synapses(self, seed: int | Sequence[int]) -> Synapses:
         """Fresh synapses ``N(0, 1) · init_scale / sqrt(fan_in of the receiver)``, drawn in edge order.
 
-        Member ``p`` draws with seed ``seed + p`` (forward edges, then backward edges), in float64 on
-        the CPU: member p of a population equals a single network built with ``seed + p``, in any
-        dtype and on any device.
+        Member ``p`` draws with seed ``seed + p`` (or ``seed[p]`` for a sequence of ``pop`` seeds;
+        forward edges, then backward edges), in float64 on the CPU: member p of a population equals a
+        single network built with that seed, in any dtype and on any device. Members that share a
+        seed share the noise (scaled by their own ``init_scale``), drawn once.
         """
         channels = self.rule.channels
-        generators = [torch.Generator().manual_seed(seed + p) for p in range(self.population)]
+        seeds = _member_seeds(seed, self.population)
+        generators = {s: torch.Generator().manual_seed(s) for s in dict.fromkeys(seeds)}  # one per distinct seed
 
         def draw(program: SweepProgram, edge_index: np.ndarray) -> EdgeWeights:
-            noise = torch.stack([torch.randn(edge_index.shape[1], channels, generator=g, dtype=torch.float64)
-                                 for g in generators]).to(self.device, self.dtype)
+            drawn = {s: torch.randn(edge_index.shape[1], channels, generator=g, dtype=torch.float64)
+                     for s, g in generators.items()}
+            noise = torch.stack([drawn[s] for s in seeds]).to(self.device, self.dtype)
             fan_in = np.maximum(program.plan.fan_in[edge_index[1]], 1)
             scale = torch.as_tensor(1 / np.sqrt(fan_in), dtype=self.dtype, device=self.device)
             genome = None if self.neuron_genome is None else torch.as_tensor(
@@ -190,8 +209,8 @@ class Network:
         backward = None if self.tie else draw(self.backward_program, self.topology.backward_index)
         return Synapses(forward, backward)
 
-    def reset(self, seed: int = 0) -> None:
-        """Redraw the synapses (same genome), e.g. for a new episode."""
+    def reset(self, seed: int | Sequence[int] = 0) -> None:
+        """Redraw the synapses (same genome), e.g. for a new episode (``seed`` as in the constructor)."""
         self.synapses = self.initial_synapses(seed)
 
     @property

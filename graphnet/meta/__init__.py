@@ -1,7 +1,10 @@
-"""Meta-training of genomes by gradient descent through unrolled inner learning."""
+"""Meta-training of genomes: by gradient descent through unrolled inner learning, or by CMA-ES."""
 from graphnet.meta.checkpoint import CheckpointError
+from graphnet.meta.cma import CMATrainer
 from graphnet.meta.config import MetaConfig
 from graphnet.meta.log import MetricsLog, read_log
-from graphnet.meta.trainer import MetaTrainer, query_loss, starting_genome
+from graphnet.meta.trainer import MetaTrainer, query_loss, resume, start, starting_genome
+from graphnet.meta.unroll import Scores, population_scores
 
-__all__ = ["CheckpointError", "MetaConfig", "MetaTrainer", "MetricsLog", "query_loss", "read_log", "starting_genome"]
+__all__ = ["CMATrainer", "CheckpointError", "MetaConfig", "MetaTrainer", "MetricsLog", "Scores", "population_scores",
+           "query_loss", "read_log", "resume", "start", "starting_genome"]

@@ -1,8 +1,9 @@
-"""``MetaConfig``: every setting of a gradient meta-training run, readable from TOML or JSON.
+"""``MetaConfig``: every setting of a meta-training run (gradient or CMA-ES), readable from TOML or JSON.
 
 Defaults follow the paper's protocol (docs/MODEL.md section 5): 10x10 MNIST (all digits, 0-4 and
 5-9), Adam with learning rate 5e-4 and gradient clip 10, a curriculum on the unroll length that
-starts at 10 inner steps and adds 5 at fixed intervals.
+starts at 10 inner steps and adds 5 at fixed intervals. ``method = "cma"`` meta-trains by CMA-ES
+instead, with the same tasks, topologies, episodes and curriculum.
 """
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import pathlib
 
 from graphnet.data.tasks import TaskSpec
 from graphnet.rules.options import RuleOptions
+
+
+METHOD_FIELDS = {"gradient": ("lr", "clip"),  # settings that only one method reads
+                 "cma": ("population", "sigma0", "fitness", "search", "draws")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,19 @@ class MetaConfig:
         seed: seed of the episode stream (tasks, topologies, batches, synapses).
         checkpoint_every: meta-steps between checkpoints (one is also written at the end).
         dtype: ``"float32"`` or ``"float64"``.
+        method: ``"gradient"`` (Adam through the unroll: ``lr``, ``clip``) or ``"cma"`` (CMA-ES, a
+            generation per meta-step: the fields below). A field of the other method left at a
+            value other than its default is rejected by name.
+        population: CMA-ES candidates per generation (None: pycma's ``4 + floor(3 ln n)`` for n
+            searched entries; the paper uses 80).
+        sigma0: CMA-ES initial step size, in genome-vector units.
+        fitness: ``"accuracy"`` (CMA-ES minimizes minus the query accuracy) or ``"loss"`` (the
+            query cross-entropy), averaged over draws, replicas and ``score_points``.
+        search: which :meth:`Genome.to_vector` entries CMA-ES searches; the others stay at their
+            starting values. Each pattern matches entry names (``Genome.vector_names``: ``"nu[0,1]"``,
+            ``"f"``) or field names (``"nu"``), with ``*`` and ``?`` wildcards (``"norm_*"``).
+        draws: (task, topology) pairs a CMA-ES generation draws; every candidate is scored on all
+            of them (each with ``replicas`` episodes and synapse draws) and on the same ones.
     """
 
     tasks: tuple[str, ...] = ("mnist:10x10", "mnist:10x10:0-4", "mnist:10x10:5-9")
@@ -61,9 +79,15 @@ class MetaConfig:
     seed: int = 0
     checkpoint_every: int = 50
     dtype: str = "float32"
+    method: str = "gradient"
+    population: int | None = None
+    sigma0: float = 0.1
+    fitness: str = "accuracy"
+    search: tuple[str, ...] = ("*",)
+    draws: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("tasks", "topologies"):
+        for name in ("tasks", "topologies", "search"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = (value,)
@@ -71,7 +95,7 @@ class MetaConfig:
                 raise ValueError(f"MetaConfig.{name} must be a non-empty list of strings, got {value!r}")
             object.__setattr__(self, name, tuple(value))
         positive = ("k", "meta_steps", "replicas", "batch_size", "query_batches", "score_points", "unroll_start",
-                    "unroll_every", "unroll_max", "checkpoint_every")
+                    "unroll_every", "unroll_max", "checkpoint_every", "draws")
         for name in positive:
             value = getattr(self, name)
             if type(value) is not int or value < 1:
@@ -80,7 +104,7 @@ class MetaConfig:
             value = getattr(self, name)
             if type(value) is not int or value < 0:
                 raise ValueError(f"MetaConfig.{name} must be an integer >= 0, got {value!r}")
-        for name in ("lr", "clip"):
+        for name in ("lr", "clip", "sigma0"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
                 raise ValueError(f"MetaConfig.{name} must be a positive number, got {value!r}")
@@ -88,6 +112,17 @@ class MetaConfig:
             raise ValueError(f"MetaConfig.unroll_max={self.unroll_max} is below unroll_start={self.unroll_start}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"MetaConfig.dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.population is not None and (type(self.population) is not int or self.population < 2):
+            raise ValueError(f"MetaConfig.population must be an integer >= 2 (or None), got {self.population!r}")
+        for name, choices in (("method", METHOD_FIELDS), ("fitness", ("accuracy", "loss"))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"MetaConfig.{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for method, names in METHOD_FIELDS.items():
+            changed = [name for name in names if method != self.method and getattr(self, name) != defaults[name]]
+            if changed:
+                raise ValueError(f"MetaConfig: {changed} apply only to method={method!r}, this config has "
+                                 f"method={self.method!r}")
         if isinstance(self.init_genome, os.PathLike):  # stored as a string: checkpoints hold plain types
             object.__setattr__(self, "init_genome", os.fspath(self.init_genome))
         if self.init_genome is not None and not (isinstance(self.init_genome, str) and self.init_genome):

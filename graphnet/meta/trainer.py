@@ -13,6 +13,10 @@ Everything a meta-step draws is a function of ``(config.seed, step)``, so a run 
 checkpoint repeats the uninterrupted run exactly. A replica whose outputs are not finite is left out
 of the loss and counted; if no replica is finite, or the gradient is not finite, the genome is not
 updated and the step is logged as diverged.
+
+:class:`Trainer` is what this and the CMA-ES trainer (graphnet/meta/cma.py) share: the run folder,
+the draws and episodes, the loop with its checkpoints, log and progress bar. :func:`start` and
+:func:`resume` pick the trainer by ``config.method``.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from graphnet.engine import Network
 from graphnet.meta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from graphnet.meta.config import MetaConfig
 from graphnet.meta.log import MetricsLog
+from graphnet.meta.unroll import score_steps, unroll_logits
 from graphnet.progress import Progress
 from graphnet.rules import Genome
 from graphnet.rules.options import RuleOptions, field_names
@@ -38,7 +43,13 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 @dataclasses.dataclass
 class StepResult:
-    """What one meta-step measured (``loss``/``accuracy`` over the finite replicas; NaN if none)."""
+    """What one meta-step measured: a row of the metrics log.
+
+    Gradient: ``loss``/``accuracy`` over the finite replicas (NaN if none), ``grad_norm`` before
+    clipping, ``diverged`` replicas. CMA-ES: ``loss``/``accuracy`` averaged over the generation's
+    finite candidates, ``grad_norm`` holds the step size sigma after the update, ``diverged``
+    counts candidates. ``task``/``topology`` join several draws with ``+``.
+    """
 
     step: int
     unroll: int
@@ -63,44 +74,49 @@ def starting_genome(config: MetaConfig) -> Genome:
     return genome.to(dtype=dtype)
 
 
-class MetaTrainer:
-    """Meta-trains one genome shared by every task and topology of ``config``.
+class Trainer:
+    """What both meta-trainers share: the run folder, the episode stream, the log, the loop.
 
-    ``MetaTrainer(config, out_dir)`` starts a run: ``out_dir`` receives ``checkpoint.pt``,
-    ``log.csv`` (or ``.jsonl``: ``log_name``) and ``genome.json`` (the genome after the last step).
-    ``MetaTrainer.resume(out_dir)`` continues the run saved there. :meth:`run` trains up to
-    ``config.meta_steps`` (or ``until``) and returns the genome.
+    A subclass sets ``method`` (the config's), ``checkpoint_keys`` (what its checkpoint adds),
+    ``_setup(state)`` (its genome and optimizer, fresh or from a checkpoint; may raise before the
+    run folder is touched), ``meta_step()`` and ``_checkpoint()`` (its part of ``checkpoint.pt``).
+    ``self.genome`` is the genome the run stands at: the one ``run`` returns and ``genome.json`` holds.
     """
 
+    method = ""
+    checkpoint_keys: tuple[str, ...] = ()
+    genome: Genome
+
     def __init__(self, config: MetaConfig, out_dir, *, log_name: str = "log.csv", _state: dict | None = None):
+        if config.method != self.method:
+            raise ValueError(f"{type(self).__name__} runs method={self.method!r}, the config has "
+                             f"method={config.method!r} (graphnet.meta.start picks the trainer)")
         self.config = config
         self._tasks = [TaskSpec.parse(t) for t in config.tasks]  # bad inputs fail before out_dir is touched
-        genome = starting_genome(config) if _state is None else _genome_from_state(_state)
+        self.dtype = _DTYPES[config.dtype]
+        self._setup(_state)
         self.out_dir = pathlib.Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.dtype = _DTYPES[config.dtype]
-        self.genome = genome.detach().clone().requires_grad_()
-        self.optimizer = torch.optim.Adam(self.genome.parameters(), lr=config.lr)
-        self.step = 0
-        self.diverged = 0
-        if _state is not None:
-            self.optimizer.load_state_dict(_state["optimizer"])
-            self.step = int(_state["step"])
-            self.diverged = int(_state["diverged"])
+        self.step = 0 if _state is None else int(_state["step"])
+        self.diverged = 0 if _state is None else int(_state["diverged"])
         self.log = MetricsLog(self.out_dir / log_name, resume_step=self.step)
         self._samplers: dict[int, EpisodeSampler] = {}
         self._topologies: dict[tuple[int, int], object] = {}
 
+    def _setup(self, state: dict | None) -> None:
+        raise NotImplementedError
+
     @classmethod
-    def resume(cls, out_dir, *, meta_steps: int | None = None, log_name: str | None = None) -> "MetaTrainer":
+    def resume(cls, out_dir, *, meta_steps: int | None = None, log_name: str | None = None):
         """Continue the run saved in ``out_dir`` (optionally with a new total ``meta_steps``)."""
-        out_dir = pathlib.Path(out_dir)
-        state = load_checkpoint(out_dir / "checkpoint.pt", ("config", "step", "genome", "optimizer", "diverged",
-                                                             "log_name"))
-        try:
-            config = MetaConfig.from_dict(state["config"])
-        except (TypeError, ValueError) as e:
-            raise CheckpointError(f"checkpoint {out_dir / 'checkpoint.pt'} holds an unusable config: {e}") from None
+        path = pathlib.Path(out_dir) / "checkpoint.pt"
+        state, config = _load_run(path)
+        if config.method != cls.method:
+            raise CheckpointError(f"checkpoint {path} holds a method={config.method!r} run, not {cls.method!r}: "
+                                  "resume it with graphnet.meta.resume")
+        missing = [key for key in cls.checkpoint_keys if key not in state]
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks {missing}")
         if meta_steps is not None:
             config = config.replace(meta_steps=meta_steps)
         return cls(config, out_dir, log_name=log_name or state["log_name"], _state=state)
@@ -121,11 +137,82 @@ class MetaTrainer:
             self._topologies[key] = topologies.build(self.config.topologies[topology], n_inputs, n_outputs)
         return self._topologies[key]
 
-    def draw(self, step: int) -> tuple[int, int, int]:
-        """``(task index, topology index, synapse seed)`` of meta-step ``step``."""
+    def draws(self, step: int) -> list[tuple[int, int, int]]:
+        """The ``config.draws`` ``(task index, topology index, synapse seed)`` of meta-step ``step``."""
         rng = np.random.default_rng([self.config.seed, step])
-        return (int(rng.integers(len(self.config.tasks))), int(rng.integers(len(self.config.topologies))),
-                int(rng.integers(2**31 - 1 - self.config.replicas)))
+        return [(int(rng.integers(len(self.config.tasks))), int(rng.integers(len(self.config.topologies))),
+                 int(rng.integers(2**31 - 1 - self.config.replicas))) for _ in range(self.config.draws)]
+
+    def draw(self, step: int) -> tuple[int, int, int]:
+        """The first (for the gradient trainer: the only) draw of meta-step ``step``."""
+        return self.draws(step)[0]
+
+    def episode(self, step: int, draw: int, task: int, topology: int):
+        """``(episode, topology)`` of draw ``draw`` of meta-step ``step``: ``replicas`` episodes of
+        ``N = config.unroll(step)`` support batches, and the topology built for the task's sizes."""
+        config = self.config
+        episode = self._sampler(task).episode(step * config.draws + draw, support_batches=config.unroll(step),
+                                              replicas=config.replicas)
+        return episode, self._topology(task, topology, episode.support_x.shape[-1], episode.n_classes)
+
+    def meta_step(self) -> StepResult:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, until: int | None = None, progress: bool = True) -> Genome:
+        """Train until meta-step ``until`` (default ``config.meta_steps``), checkpointing on the way;
+        returns (a copy of) ``self.genome``."""
+        until = self.config.meta_steps if until is None else min(until, self.config.meta_steps)
+        bar = Progress(until, desc=f"meta-train ({self.method})") if progress else None
+        if bar is not None:
+            bar.n = self.step
+        recent: list[StepResult] = []
+        try:
+            while self.step < until:
+                result = self.meta_step()
+                recent = (recent + [result])[-20:]
+                if bar is not None:
+                    bar.update(1, N=result.unroll, loss=_mean(r.loss for r in recent),
+                               acc=_mean(r.accuracy for r in recent), diverged=self.diverged, **self._progress())
+                if self.step % self.config.checkpoint_every == 0 or self.step == until:
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.genome.detach().clone()
+
+    def _progress(self) -> dict:
+        """Extra fields of the progress bar."""
+        return {}
+
+    def _checkpoint(self) -> dict:
+        raise NotImplementedError
+
+    def save(self) -> None:
+        """Write ``checkpoint.pt`` and ``genome.json`` (both atomically)."""
+        save_checkpoint({"config": self.config.to_dict(), "step": self.step, "diverged": self.diverged,
+                         "log_name": self.log.path.name, **self._checkpoint()}, self.out_dir / "checkpoint.pt")
+        self.genome.detach().clone().save(self.out_dir / "genome.json")
+
+
+class MetaTrainer(Trainer):
+    """Meta-trains one genome shared by every task and topology of ``config``, by gradient descent.
+
+    ``MetaTrainer(config, out_dir)`` starts a run: ``out_dir`` receives ``checkpoint.pt``,
+    ``log.csv`` (or ``.jsonl``: ``log_name``) and ``genome.json`` (the genome after the last step).
+    ``MetaTrainer.resume(out_dir)`` continues the run saved there. :meth:`run` trains up to
+    ``config.meta_steps`` (or ``until``) and returns the genome.
+    """
+
+    method = "gradient"
+    checkpoint_keys = ("genome", "optimizer")
+
+    def _setup(self, state: dict | None) -> None:
+        genome = starting_genome(self.config) if state is None else genome_from_state(state["genome"])
+        self.genome = genome.detach().clone().requires_grad_()
+        self.optimizer = torch.optim.Adam(self.genome.parameters(), lr=self.config.lr)
+        if state is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
 
     # ------------------------------------------------------------------ one meta-step
     def meta_step(self) -> StepResult:
@@ -134,8 +221,7 @@ class MetaTrainer:
         config, step = self.config, self.step
         task, topo, synapse_seed = self.draw(step)
         unroll = config.unroll(step)
-        episode = self._sampler(task).episode(step, support_batches=unroll, replicas=config.replicas)
-        topology = self._topology(task, topo, episode.support_x.shape[-1], episode.n_classes)
+        episode, topology = self.episode(step, 0, task, topo)
         loss, accuracy, finite = query_loss(self.genome, topology, episode, synapse_seed, self.dtype,
                                             config.score_points)
         grad_norm = float("nan")
@@ -155,36 +241,37 @@ class MetaTrainer:
         self.step += 1
         return result
 
-    # ------------------------------------------------------------------ the loop
-    def run(self, until: int | None = None, progress: bool = True) -> Genome:
-        """Train until meta-step ``until`` (default ``config.meta_steps``), checkpointing on the way."""
-        until = self.config.meta_steps if until is None else min(until, self.config.meta_steps)
-        bar = Progress(until, desc="meta-train") if progress else None
-        if bar is not None:
-            bar.n = self.step
-        recent: list[StepResult] = []
-        try:
-            while self.step < until:
-                result = self.meta_step()
-                recent = (recent + [result])[-20:]
-                if bar is not None:
-                    bar.update(1, N=result.unroll, loss=_mean(r.loss for r in recent),
-                               acc=_mean(r.accuracy for r in recent), diverged=self.diverged)
-                if self.step % self.config.checkpoint_every == 0 or self.step == until:
-                    self.save()
-        finally:
-            if bar is not None:
-                bar.close()
-        return self.genome.detach().clone()
+    def _checkpoint(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "genome": genome_state(self.genome)}
 
-    def save(self) -> None:
-        """Write ``checkpoint.pt`` and ``genome.json`` (both atomically)."""
-        genome = self.genome.detach().clone()
-        save_checkpoint({"config": self.config.to_dict(), "step": self.step, "diverged": self.diverged,
-                         "log_name": self.log.path.name, "optimizer": self.optimizer.state_dict(),
-                         "genome": {"options": genome.options.to_dict(), "tensors": genome.tensors()}},
-                        self.out_dir / "checkpoint.pt")
-        genome.save(self.out_dir / "genome.json")
+
+def start(config: MetaConfig, out_dir, *, log_name: str = "log.csv") -> Trainer:
+    """A new run of ``config`` in ``out_dir``: a :class:`MetaTrainer` or, for ``method="cma"``, a
+    :class:`graphnet.meta.CMATrainer`."""
+    return _trainer_class(config.method)(config, out_dir, log_name=log_name)
+
+
+def resume(out_dir, *, meta_steps: int | None = None, log_name: str | None = None) -> Trainer:
+    """The trainer of the run saved in ``out_dir`` (gradient or CMA-ES, as its config says), ready
+    to continue it exactly."""
+    _, config = _load_run(pathlib.Path(out_dir) / "checkpoint.pt")
+    return _trainer_class(config.method).resume(out_dir, meta_steps=meta_steps, log_name=log_name)
+
+
+def _trainer_class(method: str) -> type[Trainer]:
+    if method == "cma":
+        from graphnet.meta.cma import CMATrainer  # imports trainer.py: imported here, not at the top
+        return CMATrainer
+    return MetaTrainer
+
+
+def _load_run(path: pathlib.Path) -> tuple[dict, MetaConfig]:
+    state = load_checkpoint(path, ("config", "step", "diverged", "log_name"))
+    try:
+        config = MetaConfig.from_dict(state["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} holds an unusable config: {e}") from None
+    return state, config
 
 
 def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype,
@@ -199,7 +286,7 @@ def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype,
     whose gradient is dropped when that replica is not finite.
     """
     replicas, unroll = episode.support_x.shape[:2]
-    points = sorted({max(1, round(unroll * j / score_points)) for j in range(1, score_points + 1)})
+    points = score_steps(unroll, score_points)
     finite = None  # [replicas] bool, set below before any backward pass reads it in the hooks
 
     def member(r: int) -> Genome:
@@ -211,14 +298,8 @@ def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype,
     differentiable = torch.is_grad_enabled() and any(t.requires_grad for t in genome.parameters())
     members = [member(r) for r in range(replicas)] if differentiable else [genome] * replicas
     net = Network(topology, members, seed=synapse_seed, dtype=dtype)
-    x = episode.query_x.flatten(1, 2)  # [R, Q*B, D]
     y = episode.query_y.flatten(1, 2)  # [R, Q*B]
-    scored = []  # logits [R, Q*B, n_out] at each point
-    for s in range(unroll):
-        net.step(episode.support_x[:, s], episode.support_y[:, s])
-        if s + 1 in points:
-            scored.append(net.predict(x))
-    logits = torch.stack(scored)  # [points, R, Q*B, n_out]
+    logits = unroll_logits(net, episode, points)  # [points, R, Q*B, n_out]
     finite = torch.isfinite(logits).flatten(2).all(2).all(0) & net.finite()
     if not finite.any():
         return logits.new_tensor(float("nan")), float("nan"), finite
@@ -228,8 +309,14 @@ def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype,
     return loss, accuracy, finite
 
 
-def _genome_from_state(state: dict) -> Genome:
-    genome = state["genome"]
+def genome_state(genome: Genome) -> dict:
+    """A genome as checkpoints hold it: plain types and tensors."""
+    genome = genome.detach().clone()
+    return {"options": genome.options.to_dict(), "tensors": genome.tensors()}
+
+
+def genome_from_state(genome: dict) -> Genome:
+    """Inverse of :func:`genome_state`."""
     options = RuleOptions.from_dict(genome["options"])
     tensors = genome["tensors"]
     if set(tensors) != set(field_names(options)):

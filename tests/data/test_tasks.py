@@ -14,7 +14,6 @@ from graphnet.data import DataUnavailableError, TaskSpec, load, paper_10x10, res
     ("fashion-mnist:28x28", ("fashion-mnist", 28, None, None)),
     ("omniglot:28x28:5way", ("omniglot", 28, None, 5)),
     ("kmnist:14x14:7,2,5", ("kmnist", 14, (7, 2, 5), None)),
-    ("digits:3", ("digits", None, (3,), None)),
     ("xor", ("xor", None, None, None)),
 ])
 def test_parse_and_round_trip(text, fields):
@@ -84,3 +83,8 @@ def test_build_on_mnist():
 def test_omniglot_is_not_a_train_test_pair():
     with pytest.raises(ValueError, match="N-way episodes"):
         TaskSpec.parse("omniglot:28x28").splits()
+
+
+def test_a_bare_number_is_not_a_single_class():
+    with pytest.raises(ValueError, match="28x28"):
+        TaskSpec.parse("mnist:28")

@@ -42,6 +42,27 @@ def test_replicas_get_different_synapses():
     assert torch.equal(net.forward_weights, again.forward_weights)  # deterministic by seed
 
 
+def test_members_may_be_given_their_own_synapse_seeds():
+    """seed=[...] gives member p the synapses of a single network seeded seed[p] (with a tied
+    backward set and with separate backward synapses); equal seeds share the noise, scaled by each
+    member's init_scale (common random numbers for compared genomes)."""
+    topology = gn.topologies.mlp([4, 5, 3])
+    for genome in (gn.Genome.random(3, seed=0), gn.Genome.backprop(lr=0.1)):
+        big = genome.clone()
+        big.init_scale = torch.tensor(2.0)
+        net = gn.Network(topology, [genome, big, genome], seed=[5, 5, 7])
+        for p, (member, seed) in enumerate(zip([genome, big, genome], [5, 5, 7])):
+            alone = gn.Network(topology, member, seed=seed)
+            assert torch.equal(net.forward_weights[p], alone.forward_weights[0])
+            assert torch.equal(net.backward_weights[p], alone.backward_weights[0])
+        assert torch.allclose(net.forward_weights[1], 2 * net.forward_weights[0])
+        default = gn.Network(topology, [genome, genome], seed=3)
+        assert torch.equal(default.forward_weights, gn.Network(topology, [genome, genome], seed=[3, 4]).forward_weights)
+    for bad in ([1, 2], [1, 2, 3.5], "abc", 2.0):
+        with pytest.raises(ValueError, match="seed"):
+            gn.Network(topology, [genome] * 3, seed=bad)
+
+
 def test_init_scale_and_fan_in():
     genome = gn.Genome.random(2, seed=0)
     genome.init_scale = torch.tensor(3.0)
