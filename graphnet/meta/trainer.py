@@ -87,7 +87,11 @@ class Trainer:
     checkpoint_keys: tuple[str, ...] = ()
     genome: Genome
 
-    def __init__(self, config: MetaConfig, out_dir, *, log_name: str = "log.csv", _state: dict | None = None):
+    def __init__(self, config: MetaConfig, out_dir, *, log_name: str = "log.csv", overwrite: bool = False,
+                 _state: dict | None = None):
+        if _state is None and not overwrite and (pathlib.Path(out_dir) / "checkpoint.pt").exists():
+            raise FileExistsError(f"{out_dir} already holds a meta-training run: resume it with "
+                                  f"{type(self).__name__}.resume({str(out_dir)!r}), or pass overwrite=True")
         if config.method != self.method:
             raise ValueError(f"{type(self).__name__} runs method={self.method!r}, the config has "
                              f"method={config.method!r} (graphnet.meta.start picks the trainer)")

@@ -196,3 +196,13 @@ def test_a_corrupt_log_is_named_on_resume(tmp_path, log_name, tail):
     with pytest.raises(ValueError, match="is not a graphnet meta-training log") as e:
         MetaTrainer.resume(tmp_path)
     assert str(tmp_path / log_name) in str(e.value)
+
+
+def test_a_new_trainer_refuses_to_overwrite_a_run(tmp_path):
+    MetaTrainer(CONFIG.replace(meta_steps=2), tmp_path).run(progress=False)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="resume"):
+        MetaTrainer(CONFIG.replace(meta_steps=2), tmp_path)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    MetaTrainer(CONFIG.replace(meta_steps=1), tmp_path, overwrite=True).run(progress=False)
+    assert read_log(tmp_path / "log.csv")[-1]["step"] == 0
