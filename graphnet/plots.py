@@ -54,8 +54,8 @@ def plot_comparison(comparison, path=None):
     """One panel per (task, topology): test accuracy against inner steps (log scale).
 
     Each genome is a line (mean over seeds) with a shaded ±std band; SGD and Adam are their
-    best-lr envelopes (the best learning rate at each step budget, markers, the lr written next
-    to each point); a dotted line marks chance. Diverged seeds count at chance, as in the table.
+    best-lr envelopes (the best learning rate at each step budget, markers; the chosen lrs, step by
+    step, are listed in the panel's lower right corner); a dotted line marks chance. Diverged seeds count at chance, as in the table.
     Returns the path of the PNG (``path=None``: the matplotlib Figure, e.g. to show in a notebook).
     """
     entries = comparison.entries
@@ -78,17 +78,16 @@ def plot_comparison(comparison, path=None):
             label = name + (f" ({n_div}/{len(curves.seeds)} diverged)" if n_div else "")
             ax.plot(steps, mean, color=color, lw=2, label=label)
             ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2, lw=0)
-        for key, curves in e.baselines.items():
+        for row, (key, curves) in enumerate(e.baselines.items()):
             color, marker, label = BASELINE_STYLE.get(key, ("tab:gray", "^", key))
             best = curves.best(e.chance)
             ax.plot(steps, best["mean"], color=color, marker=marker, ms=4, lw=1.2, ls="--",
                     label=f"{label}, best lr per step")
             ax.fill_between(steps, best["mean"] - best["std"], best["mean"] + best["std"], color=color,
                             alpha=0.1, lw=0)
-            offset = (0, 5) if key == "sgd" else (0, -11)  # SGD's lr above its points, Adam's below
-            for x, y, lr in zip(steps, best["mean"], best["lr"]):
-                ax.annotate(f"{lr:g}", (x, y), textcoords="offset points", xytext=offset, ha="center",
-                            fontsize=6, color=color)
+            # the chosen lr per step budget, as one line in the panel's corner (labels at the points overlap)
+            ax.text(0.98, 0.04 + 0.06 * row, f"{label} lr: " + " | ".join(f"{lr:g}" for lr in best["lr"]),
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color=color)
         ax.axhline(e.chance, color="gray", lw=0.8, ls=":", label="chance")
         _x_axis(ax, comparison.steps)
         ax.set_ylim(0, 1.02)
