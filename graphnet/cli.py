@@ -113,6 +113,16 @@ def _add_meta_parser(sub) -> None:
     for flag, (_, kind, text) in _META_FLAGS.items():
         many = flag in ("--tasks", "--topologies", "--search")
         p.add_argument(flag, type=kind, nargs="+" if many else None, help=text)
+    ray = p.add_argument_group("distributed CMA-ES scoring (not saved in the run: --resume may change them; "
+                               "results are the same)")
+    ray.add_argument("--ray", action="store_true",
+                     help="score each generation's candidates on Ray workers (pip install 'ray>=2')")
+    ray.add_argument("--ray-address", metavar="ADDR", help="with --ray: the cluster to join, e.g. HEAD:6379 "
+                                                           "(default: start a local Ray)")
+    ray.add_argument("--ray-workers", type=_positive, metavar="N",
+                     help="with --ray: shares per generation (default: Ray's CPUs / --ray-threads)")
+    ray.add_argument("--ray-threads", type=_positive, metavar="N",
+                     help="with --ray: torch threads per share (default 1)")
     p.set_defaults(run=_meta_train)
 
 
@@ -127,37 +137,47 @@ def _meta_config(args):
     return config.replace(**changes) if changes else config
 
 
+_RAY_NEEDS_CMA = ("--ray scores CMA-ES generations: it needs --method cma "
+                  "(gradient meta-training runs in one process)")
+
+
 def _meta_train(args) -> None:
     from graphnet import meta
     from graphnet.meta import read_log
 
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"--out {args.out} is a file, not a folder")
+    ray_options = [f for f in ("--ray-address", "--ray-workers", "--ray-threads")
+                   if getattr(args, f[2:].replace("-", "_")) is not None]
+    if ray_options and not args.ray:
+        raise CommandError(f"{', '.join(ray_options)} apply with --ray")
     if args.resume:
         if args.config or args.method or any(getattr(args, f[2:].replace("-", "_")) is not None for f in _META_FLAGS
                                              if f != "--meta-steps"):
             raise CommandError("--resume continues the saved run with its own settings; only --meta-steps "
-                               "may be given with it")
+                               "(and the --ray options) may be given with it")
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"--resume: {args.out} holds no run to resume (no checkpoint.pt there)")
     elif (args.out / "checkpoint.pt").exists():
         raise CommandError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
-    try:
-        if args.resume:
-            trainer = meta.resume(args.out, meta_steps=args.meta_steps)
-            if trainer.step > trainer.config.meta_steps:
-                raise CommandError(f"the run in {args.out} is already at meta-step {trainer.step}; pass a larger "
-                                   "--meta-steps to extend it")
-            print(f"resuming {args.out} at meta-step {trainer.step} of {trainer.config.meta_steps}", file=sys.stderr)
-        else:
-            trainer = meta.start(_meta_config(args), args.out, log_name=f"log.{args.log}")
-    except ImportError as e:  # pycma missing: the message says how to install it
+    config = None if args.resume else _meta_config(args)
+    if args.ray and config is not None and config.method != "cma":
+        raise CommandError(_RAY_NEEDS_CMA)
+    try:  # pycma or Ray missing: the message says how to install it
+        backend = meta.RayBackend(args.ray_address, args.ray_workers, args.ray_threads or 1) if args.ray else None
+        trainer = _resumed(args) if args.resume else meta.start(config, args.out, log_name=f"log.{args.log}")
+    except ImportError as e:
         raise CommandError(str(e)) from None
     try:
+        if backend is not None:
+            _join_ray(trainer, backend)
         genome = trainer.run(progress=not args.no_progress)
     except KeyboardInterrupt:  # the last periodic checkpoint is exact; a half-done step is not saved
         raise CommandError(f"interrupted at meta-step {trainer.step}; resume from the last checkpoint with: "
                            f"graphnet meta-train --resume --out {args.out}") from None
+    finally:
+        if backend is not None:
+            backend.close()  # shuts down the Ray it started
     if args.plot:
         from graphnet.plots import plot_meta_log
         plot_meta_log(read_log(trainer.log.path), args.out / "meta_log.png")
@@ -168,6 +188,29 @@ def _meta_train(args) -> None:
         print(f"genome after {trainer.step} meta-steps: {args.out / 'genome.json'} ({trainer.diverged} diverged "
               f"replicas); log: {trainer.log.path}")
     print(genome)
+
+
+def _resumed(args):
+    from graphnet import meta
+
+    trainer = meta.resume(args.out, meta_steps=args.meta_steps)
+    if trainer.step > trainer.config.meta_steps:
+        raise CommandError(f"the run in {args.out} is already at meta-step {trainer.step}; pass a larger "
+                           "--meta-steps to extend it")
+    if args.ray and trainer.method != "cma":
+        raise CommandError(_RAY_NEEDS_CMA)
+    print(f"resuming {args.out} at meta-step {trainer.step} of {trainer.config.meta_steps}", file=sys.stderr)
+    return trainer
+
+
+def _join_ray(trainer, backend) -> None:
+    """Start or join Ray now (a bad address fails before the first generation) and score there."""
+    try:
+        backend.start()
+    except Exception as e:  # Ray's own errors: an unreachable cluster, a refused token, ...
+        raise CommandError(f"--ray: cannot start or join Ray ({type(e).__name__}: {e})") from None
+    print(backend.describe(), file=sys.stderr)
+    trainer.backend = backend  # a runtime option, not saved with the run
 
 
 # ---------------------------------------------------------------------------------------------- evaluate

@@ -14,6 +14,11 @@ One generation (a meta-step, docs/MODEL.md section 5):
    the run's dtype, gets ``+inf`` (the worst) and is counted;
 5. ``es.tell(candidates, fitness)``; the best candidate seen so far is the run's genome.
 
+Step 3 runs on the trainer's ``backend`` (graphnet/meta/backend.py): in this process by default, or
+split across Ray workers (:class:`graphnet.meta.ray_backend.RayBackend`) with the same results. The
+backend is a runtime option, not part of the config or the checkpoint: a run may be resumed on
+another one.
+
 pycma is an optional extra (``pip install cma``), imported when a CMA-ES trainer is built. Its
 random numbers come from a numpy Generator held inside the ``CMAEvolutionStrategy`` (option
 ``randn``), so pickling the strategy saves its whole state: a resumed run repeats the
@@ -29,9 +34,9 @@ import time
 import numpy as np
 import torch
 
+from graphnet.meta.backend import Draw, LocalBackend
 from graphnet.meta.checkpoint import CheckpointError
 from graphnet.meta.trainer import StepResult, Trainer, genome_from_state, genome_state, starting_genome
-from graphnet.meta.unroll import population_scores
 from graphnet.rules import Genome
 
 
@@ -82,10 +87,18 @@ class CMATrainer(Trainer):
     generation's episodes). ``checkpoint.pt`` holds the pickled pycma strategy (its RNG inside),
     the starting genome (the frozen entries) and the best genome. :meth:`mean_genome` is the
     distribution's mean.
+
+    ``backend`` scores each generation: :class:`LocalBackend` (default) in this process,
+    ``RayBackend(address, workers)`` on Ray workers, with identical results. It is not saved:
+    ``resume(out_dir, backend=...)`` may pick another one. Closing it is the caller's job.
     """
 
     method = "cma"
     checkpoint_keys = ("genome", "start", "es", "best_fitness")
+
+    def __init__(self, config, out_dir, *, backend=None, **kwargs):
+        self.backend = LocalBackend() if backend is None else backend
+        super().__init__(config, out_dir, **kwargs)
 
     def _setup(self, state: dict | None) -> None:
         cma = pycma()
@@ -147,7 +160,8 @@ class CMATrainer(Trainer):
         Returns ``(fitness, loss, accuracy)``, each ``[P]``: the fitness to minimize (``+inf`` for a
         candidate that diverged or is not finite in the run's dtype), its query loss and accuracy
         averaged over draws (NaN where it diverged).
-        Each draw is one population pass over every usable candidate.
+        Each draw is one population pass over every usable candidate (on ``self.backend``: here,
+        or in shares on Ray workers).
         """
         config = self.config
         n = len(candidates)
@@ -155,15 +169,14 @@ class CMATrainer(Trainer):
         full[:, self.searched] = torch.as_tensor(np.stack(candidates), dtype=torch.float64)
         vectors = full.to(self.dtype)  # the values the engine will see
         usable = torch.isfinite(vectors).all(1)
-        genomes = [Genome.from_vector(v, like=self.start) for v in vectors[usable]]
         loss = torch.full((n,), float("nan"), dtype=torch.float64)
         accuracy = loss.clone()
-        if genomes:
-            per_draw = []
+        if usable.any():
+            draws = []
             for d, (task, topo, synapse_seed) in enumerate(self.draws(step)):
                 episode, topology = self.episode(step, d, task, topo)
-                per_draw.append(population_scores(genomes, topology, episode, synapse_seed, self.dtype,
-                                                  config.score_points))
+                draws.append(Draw(topology, episode, synapse_seed))
+            per_draw = self.backend.score(vectors[usable], self.start, draws, self.dtype, config.score_points)
             loss[usable] = torch.stack([s.loss for s in per_draw]).mean(0)  # NaN if any draw diverged
             accuracy[usable] = torch.stack([s.accuracy for s in per_draw]).mean(0)
         score = -accuracy if config.fitness == "accuracy" else loss

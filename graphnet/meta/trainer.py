@@ -111,8 +111,9 @@ class Trainer:
         raise NotImplementedError
 
     @classmethod
-    def resume(cls, out_dir, *, meta_steps: int | None = None, log_name: str | None = None):
-        """Continue the run saved in ``out_dir`` (optionally with a new total ``meta_steps``)."""
+    def resume(cls, out_dir, *, meta_steps: int | None = None, log_name: str | None = None, **options):
+        """Continue the run saved in ``out_dir`` (optionally with a new total ``meta_steps``);
+        ``options`` are the trainer's runtime options (CMA-ES: ``backend``)."""
         path = pathlib.Path(out_dir) / "checkpoint.pt"
         state, config = _load_run(path)
         if config.method != cls.method:
@@ -123,7 +124,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path} lacks {missing}")
         if meta_steps is not None:
             config = config.replace(meta_steps=meta_steps)
-        return cls(config, out_dir, log_name=log_name or state["log_name"], _state=state)
+        return cls(config, out_dir, log_name=log_name or state["log_name"], _state=state, **options)
 
     # ------------------------------------------------------------------ episodes
     def _sampler(self, task: int) -> EpisodeSampler:
@@ -249,17 +250,27 @@ class MetaTrainer(Trainer):
         return {"optimizer": self.optimizer.state_dict(), "genome": genome_state(self.genome)}
 
 
-def start(config: MetaConfig, out_dir, *, log_name: str = "log.csv") -> Trainer:
+def start(config: MetaConfig, out_dir, *, log_name: str = "log.csv", backend=None) -> Trainer:
     """A new run of ``config`` in ``out_dir``: a :class:`MetaTrainer` or, for ``method="cma"``, a
-    :class:`graphnet.meta.CMATrainer`."""
-    return _trainer_class(config.method)(config, out_dir, log_name=log_name)
+    :class:`graphnet.meta.CMATrainer` (scoring its generations on ``backend``, default here)."""
+    return _trainer_class(config.method)(config, out_dir, log_name=log_name, **_options(config, out_dir, backend))
 
 
-def resume(out_dir, *, meta_steps: int | None = None, log_name: str | None = None) -> Trainer:
+def resume(out_dir, *, meta_steps: int | None = None, log_name: str | None = None, backend=None) -> Trainer:
     """The trainer of the run saved in ``out_dir`` (gradient or CMA-ES, as its config says), ready
-    to continue it exactly."""
+    to continue it exactly (a CMA-ES run on ``backend``, whichever it was started on)."""
     _, config = _load_run(pathlib.Path(out_dir) / "checkpoint.pt")
-    return _trainer_class(config.method).resume(out_dir, meta_steps=meta_steps, log_name=log_name)
+    return _trainer_class(config.method).resume(out_dir, meta_steps=meta_steps, log_name=log_name,
+                                                **_options(config, out_dir, backend))
+
+
+def _options(config: MetaConfig, out_dir, backend) -> dict:
+    if backend is None:
+        return {}
+    if config.method != "cma":
+        raise ValueError(f"a scoring backend ({backend!r}) applies to CMA-ES runs; the run in {out_dir} has "
+                         f"method={config.method!r} (gradient meta-training runs in one process)")
+    return {"backend": backend}
 
 
 def _trainer_class(method: str) -> type[Trainer]:

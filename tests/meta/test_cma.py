@@ -1,6 +1,7 @@
 """CMA-ES meta-training: the ask/tell loop improves fitness, one population pass scores every
-candidate as it would be scored alone, a resumed run repeats the uninterrupted one, divergence is
-contained, the CLI runs it, and a missing pycma is one clear error."""
+candidate as it would be scored alone (and in any share of a generation, as the Ray backend splits
+it), a resumed run repeats the uninterrupted one, divergence is contained, the CLI runs it, and a
+missing pycma or Ray is one clear error. Ray itself runs in test_cma_ray.py."""
 import json
 import sys
 
@@ -11,8 +12,9 @@ import torch
 from graphnet import topologies
 from graphnet.cli import main
 from graphnet.data import EpisodeSampler, task
-from graphnet.meta import (CheckpointError, CMATrainer, MetaConfig, MetaTrainer, population_scores, query_loss,
-                           read_log, resume)
+from graphnet.meta import (CheckpointError, CMATrainer, LocalBackend, MetaConfig, MetaTrainer, RayBackend,
+                           population_scores, query_loss, read_log, resume, start)
+from graphnet.meta.backend import Draw, concat_scores, score_share, shares
 from graphnet.meta.checkpoint import load_checkpoint
 from graphnet.meta.cma import search_indices
 from graphnet.rules import Genome
@@ -141,6 +143,32 @@ def test_generation_scores_every_candidate_on_the_same_draws(tmp_path):
     assert np.array_equal(fitness, -accuracy)
 
 
+def test_a_candidate_scores_the_same_bits_in_any_share():
+    """What the Ray backend relies on: the population axis is a batch axis, so scoring a generation
+    in contiguous shares and joining them gives exactly the one-pass scores (float32, two draws)."""
+    options = RuleOptions(normalize=True)
+    vectors = torch.stack([Genome.random(2, seed=s, options=options).to_vector() for s in range(7)])
+    vectors[3] = 1e30  # diverges: NaN in its share as in the whole
+    like = Genome.random(2, options=options)
+    draws = [Draw(topologies.build(spec, 2, 2), EpisodeSampler(task(name, "train"), batch_size=16, query_batches=2,
+                                                               seed=1).episode(4, support_batches=3, replicas=2), 11)
+             for name, spec in (("moons", "skip:5,4"), ("xor", "mlp:6"))]
+    whole = LocalBackend().score(vectors, like, draws, torch.float32, 2)
+    assert [s.finite.tolist() for s in whole] == [[True] * 3 + [False] + [True] * 3] * 2
+    for parts in (2, 3, 7):
+        split = [score_share(vectors[part], like, draws, torch.float32, 2) for part in shares(7, parts)]
+        for d, want in enumerate(whole):
+            got = concat_scores([share[d] for share in split])
+            assert torch.equal(got.finite, want.finite)
+            torch.testing.assert_close(got.loss, want.loss, rtol=0, atol=0, equal_nan=True)
+            torch.testing.assert_close(got.accuracy, want.accuracy, rtol=0, atol=0, equal_nan=True)
+
+
+def test_shares_are_contiguous_and_balanced():
+    assert shares(7, 3) == [slice(0, 3), slice(3, 5), slice(5, 7)]
+    assert shares(2, 5) == [slice(0, 1), slice(1, 2)] and shares(4, 1) == [slice(0, 4)]
+
+
 # ------------------------------------------------------------------------------------------- resume
 RESUME = cma_config(tasks=("xor", "moons"), topologies=("mlp:4", "mlp:3,3"), draws=2, meta_steps=6, replicas=1,
                     unroll_start=2, unroll_step=1, unroll_every=3, unroll_max=3, checkpoint_every=2)
@@ -257,3 +285,23 @@ def test_missing_pycma_is_one_clear_error(capsys, monkeypatch, tmp_path):
     one_error_line(capsys.readouterr().err, "needs pycma: pip install cma")
     MetaTrainer(MetaConfig(tasks=("xor",), topologies=("mlp:4",), k=2, meta_steps=1, batch_size=8, query_batches=1,
                            unroll_start=2, unroll_max=2), tmp_path / "grad").run(progress=False)  # needs no pycma
+
+
+def test_ray_options_are_checked_and_a_missing_ray_is_one_clear_error(capsys, monkeypatch, tmp_path):
+    path = tmp_path / "cma.json"
+    path.write_text(json.dumps(cma_config().to_dict()))
+    gradient = tmp_path / "gradient.json"
+    gradient.write_text(json.dumps({"tasks": ["xor"], "topologies": ["mlp:4"], "k": 2, "meta_steps": 1}))
+    assert main(["meta-train", "--config", str(gradient), "--out", str(tmp_path / "g"), "--ray"]) == 1
+    one_error_line(capsys.readouterr().err, "--ray scores CMA-ES generations: it needs --method cma")
+    assert main(["meta-train", "--config", str(path), "--out", str(tmp_path / "c"), "--ray-workers", "2"]) == 1
+    one_error_line(capsys.readouterr().err, "--ray-workers apply with --ray")
+    with pytest.raises(ValueError, match="applies to CMA-ES runs; the run in .* has method='gradient'"):
+        start(MetaConfig(tasks=("xor",)), tmp_path / "api", backend=LocalBackend())
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(ImportError, match=r"needs Ray: pip install 'ray>=2'"):
+        RayBackend()
+    assert main(["meta-train", "--config", str(path), "--out", str(tmp_path / "c"), "--ray"]) == 1
+    one_error_line(capsys.readouterr().err, "needs Ray: pip install 'ray>=2'")
+    assert not any((tmp_path / name).exists() for name in ("g", "c", "api"))  # refused before any folder
