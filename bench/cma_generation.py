@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from graphnet.meta import CMATrainer, MetaConfig, population_scores  # noqa: E402
+from graphnet.meta import CMATrainer, LocalBackend, MetaConfig, population_scores  # noqa: E402
 
 warnings.filterwarnings("ignore", ".*[Ss]parse.*")
 
@@ -47,6 +47,8 @@ def main(argv=None) -> None:
     p.add_argument("--size", type=int, default=14, help="MNIST resized to size x size")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max-candidates", type=int, default=10,
+                   help="also time passes of at most this many candidates (LocalBackend(max_candidates))")
     args = p.parse_args(argv)
     hidden = args.hidden or (512 if args.full else 64)
     steps = args.steps or (15 if args.full else 5)
@@ -66,6 +68,11 @@ def main(argv=None) -> None:
               f"thread(s), torch {torch.__version__}")
 
         def batched():
+            trainer.backend = LocalBackend()
+            return trainer.fitness(candidates, 0)[0]
+
+        def chunked():
+            trainer.backend = LocalBackend(args.max_candidates)
             return trainer.fitness(candidates, 0)[0]
 
         def sequential():
@@ -73,12 +80,13 @@ def main(argv=None) -> None:
                         for c in candidates]
             return -np.array([float(a) for a in accuracy])
 
-        together, alone = batched(), sequential()  # also a warm-up
-        print(f"check: fitness of the batched pass vs the loop: max |diff| {np.abs(together - alone).max():.2e} "
+        together, alone, capped = batched(), sequential(), chunked()  # also a warm-up
+        print(f"check: fitness of the batched pass vs the loop: max |diff| {np.abs(together - alone).max():.2e}, "
+              f"vs passes of <= {args.max_candidates}: {np.abs(together - capped).max():.2e} "
               f"(accuracy over {query * 128 * args.replicas} query examples; mean {-together.mean():.3f})")
-        times = {"batched": [], "sequential": []}
+        times = {"batched": [], "sequential": [], "chunked": []}
         for rep in range(args.reps):
-            order = [("batched", batched), ("sequential", sequential)]
+            order = [("batched", batched), ("sequential", sequential), ("chunked", chunked)]
             for name, run in (order if rep % 2 == 0 else order[::-1]):
                 start = time.perf_counter()
                 run()
@@ -87,8 +95,11 @@ def main(argv=None) -> None:
         b, s = statistics.median(times["batched"]), statistics.median(times["sequential"])
         print(f"batched (one population pass)     {b:8.3f} s per generation")
         print(f"sequential ({len(candidates)} single-genome runs) {s:8.3f} s per generation")
+        c = statistics.median(times["chunked"])
+        print(f"passes of <= {args.max_candidates} candidates    {c:8.3f} s per generation")
         print(f"ratio sequential / batched: {statistics.median(ratios):.2f}x "
               f"(median of {args.reps}; per repetition {', '.join(f'{r:.2f}' for r in ratios)})")
+        print(f"ratio sequential / passes of <= {args.max_candidates}: {s / c:.2f}x")
 
 
 if __name__ == "__main__":

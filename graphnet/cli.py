@@ -123,6 +123,9 @@ def _add_meta_parser(sub) -> None:
                      help="with --ray: shares per generation (default: Ray's CPUs / --ray-threads)")
     ray.add_argument("--ray-threads", type=_positive, metavar="N",
                      help="with --ray: torch threads per share (default 1)")
+    ray.add_argument("--max-candidates", type=_positive, metavar="N",
+                     help="without --ray: score at most N candidates per population pass (default: all in one; "
+                          "smaller passes can be faster for large networks on a CPU)")
     p.set_defaults(run=_meta_train)
 
 
@@ -163,11 +166,17 @@ def _meta_train(args) -> None:
     config = None if args.resume else _meta_config(args)
     if args.ray and config is not None and config.method != "cma":
         raise CommandError(_RAY_NEEDS_CMA)
+    if args.max_candidates and (args.ray or (config is not None and config.method != "cma")):
+        raise CommandError("--max-candidates applies to CMA-ES runs scored in this process (not with --ray)")
     try:  # pycma or Ray missing: the message says how to install it
         backend = meta.RayBackend(args.ray_address, args.ray_workers, args.ray_threads or 1) if args.ray else None
         trainer = _resumed(args) if args.resume else meta.start(config, args.out, log_name=f"log.{args.log}")
     except ImportError as e:
         raise CommandError(str(e)) from None
+    if args.max_candidates:
+        if trainer.method != "cma":
+            raise CommandError("--max-candidates applies to CMA-ES runs scored in this process (not with --ray)")
+        trainer.backend = meta.LocalBackend(args.max_candidates)  # a runtime option, results are the same
     try:
         if backend is not None:
             _join_ray(trainer, backend)

@@ -162,6 +162,13 @@ def test_a_candidate_scores_the_same_bits_in_any_share():
             assert torch.equal(got.finite, want.finite)
             torch.testing.assert_close(got.loss, want.loss, rtol=0, atol=0, equal_nan=True)
             torch.testing.assert_close(got.accuracy, want.accuracy, rtol=0, atol=0, equal_nan=True)
+    for cap in (1, 2, 3):  # the local backend's passes of at most `cap` candidates
+        for got, want in zip(LocalBackend(cap).score(vectors, like, draws, torch.float32, 2), whole):
+            assert torch.equal(got.finite, want.finite)
+            torch.testing.assert_close(got.loss, want.loss, rtol=0, atol=0, equal_nan=True)
+            torch.testing.assert_close(got.accuracy, want.accuracy, rtol=0, atol=0, equal_nan=True)
+    with pytest.raises(ValueError, match="max_candidates"):
+        LocalBackend(0)
 
 
 def test_shares_are_contiguous_and_balanced():
