@@ -18,13 +18,13 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 
 import numpy as np
 import torch
 
 import graphnet
+from graphnet.atomic import atomic_write
 from graphnet.baselines import (DEFAULT_ADAM_LRS, DEFAULT_SEEDS, DEFAULT_SGD_LRS, DEFAULT_STEPS, Curves, EvalTask,
                                 as_task, check_fit, check_seeds, check_steps, chunk_size, member_batches,
                                 population, score, train_autograd)
@@ -218,16 +218,7 @@ class Comparison:
         """Write :meth:`to_dict` as JSON atomically; returns the path."""
         path = os.fspath(path)
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".comparison-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, text + "\n")
         return path
 
     @classmethod

@@ -6,11 +6,12 @@ else is needed to continue bit for bit.
 """
 from __future__ import annotations
 
-import os
+import io
 import pathlib
-import tempfile
 
 import torch
+
+from graphnet.atomic import atomic_write
 
 FORMAT = "graphnet-meta-checkpoint"
 VERSION = 1
@@ -23,20 +24,9 @@ class CheckpointError(ValueError):
 def save_checkpoint(state: dict, path) -> pathlib.Path:
     """Write ``state`` (plain types and tensors) to ``path`` atomically (temp file, fsync, rename)."""
     path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **state}, buffer)
+    return atomic_write(path, buffer.getvalue())
 
 
 def load_checkpoint(path, required: tuple[str, ...]) -> dict:

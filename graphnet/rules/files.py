@@ -32,10 +32,10 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 
 import torch
 
+from graphnet.atomic import atomic_write
 from graphnet.rules.genome import Genome
 from graphnet.rules.options import field_names
 from graphnet.rules.options import RuleOptions
@@ -106,30 +106,7 @@ def save_genome(genome: Genome, path: str | os.PathLike) -> pathlib.Path:
     doc = genome_to_dict(genome)
     text = _render(doc)
     assert json.loads(text) == doc, "genome file renderer lost information"
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        mode = (path.stat().st_mode & 0o777) if path.exists() else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename durable; best effort (not every platform can fsync a folder)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    atomic_write(path, text)
     return path
 
 
