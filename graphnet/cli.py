@@ -251,15 +251,14 @@ def _add_evaluate_parser(sub) -> None:
 
 
 def _genome(source):
-    from graphnet.rules import Genome
+    """``(name for tables, genome)`` of a ``--genomes`` value (None: the default shipped genome)."""
+    from graphnet.rules.shipped import catalog, genome_from
 
-    if source is None:
-        from graphnet.rules.shipped import catalog
-        return catalog()["default"], Genome.pretrained()
+    source = catalog()["default"] if source is None else source
     path = pathlib.Path(source)
-    if path.suffix == ".json" or path.exists() or len(path.parts) > 1:  # a path, not a shipped name
-        return path.stem if path.name != "genome.json" else path.parent.name or "genome", Genome.load(path)
-    return source, Genome.pretrained(source)
+    name = source if len(path.parts) == 1 and not path.suffix else (
+        path.parent.name or "genome" if path.name == "genome.json" else path.stem)
+    return name, genome_from(source)
 
 
 def _evaluate(args) -> None:

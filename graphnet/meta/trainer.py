@@ -37,6 +37,7 @@ from graphnet.meta.unroll import score_steps, unroll_logits
 from graphnet.progress import Progress
 from graphnet.rules import Genome
 from graphnet.rules.options import RuleOptions, field_names
+from graphnet.rules.shipped import genome_from
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -68,10 +69,7 @@ def starting_genome(config: MetaConfig) -> Genome:
     if config.init_genome is None:
         return Genome.random(config.k, seed=config.genome_seed, options=RuleOptions.from_dict(config.options),
                              dtype=dtype)
-    path = pathlib.Path(config.init_genome)
-    is_path = path.suffix == ".json" or path.exists() or len(path.parts) > 1  # else a shipped genome's name
-    genome = Genome.load(path) if is_path else Genome.pretrained(config.init_genome)
-    return genome.to(dtype=dtype)
+    return genome_from(config.init_genome).to(dtype=dtype)
 
 
 class Trainer:

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 from importlib import resources
 
 
@@ -27,3 +29,12 @@ def load_shipped(name: str | None = None):
                          "(list them with `graphnet genomes`)")
     with resources.as_file(resources.files("graphnet.genomes").joinpath(entries["genomes"][name]["file"])) as path:
         return load_genome(path)
+
+
+def genome_from(source: str | os.PathLike):
+    """A genome file (a path: it ends in ``.json``, exists or names a folder) or a shipped genome's name."""
+    path = pathlib.Path(source)
+    if path.suffix == ".json" or path.exists() or len(path.parts) > 1:
+        from graphnet.rules.files import load_genome
+        return load_genome(path)
+    return load_shipped(str(source))
