@@ -55,6 +55,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _device(text: str) -> torch.device:
+    """A torch device this machine has (graphnet.engine.resolve_device), else a flag error."""
+    from graphnet.engine import resolve_device
+
+    try:
+        return resolve_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _json_object(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -109,6 +119,10 @@ def _add_meta_parser(sub) -> None:
                    help="meta-training method (default: the config's, else gradient); cma needs pip install cma")
     p.add_argument("--log", choices=("csv", "jsonl"), default="csv", help="metrics log format")
     p.add_argument("--plot", action="store_true", help="also write meta_log.png (meta-loss and accuracy)")
+    p.add_argument("--device", type=_device, default="cpu",
+                   help="torch device the networks run on: cpu (default), cuda, cuda:1, ...; it must exist on "
+                        "this machine. For both methods (with --ray: cpu or cuda, on every worker); not saved in "
+                        "the run, so --resume may pick another")
     _add_common(p)
     for flag, (_, kind, text) in _META_FLAGS.items():
         many = flag in ("--tasks", "--topologies", "--search")
@@ -158,7 +172,7 @@ def _meta_train(args) -> None:
         if args.config or args.method or any(getattr(args, f[2:].replace("-", "_")) is not None for f in _META_FLAGS
                                              if f != "--meta-steps"):
             raise CommandError("--resume continues the saved run with its own settings; only --meta-steps "
-                               "(and the --ray options) may be given with it")
+                               "(and --device and the --ray options) may be given with it")
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"--resume: {args.out} holds no run to resume (no checkpoint.pt there)")
     elif (args.out / "checkpoint.pt").exists():
@@ -168,15 +182,18 @@ def _meta_train(args) -> None:
         raise CommandError(_RAY_NEEDS_CMA)
     if args.max_candidates and (args.ray or (config is not None and config.method != "cma")):
         raise CommandError("--max-candidates applies to CMA-ES runs scored in this process (not with --ray)")
+    device = {} if args.ray else {"device": args.device}  # with --ray the Ray backend runs on it
     try:  # pycma or Ray missing: the message says how to install it
-        backend = meta.RayBackend(args.ray_address, args.ray_workers, args.ray_threads or 1) if args.ray else None
-        trainer = _resumed(args) if args.resume else meta.start(config, args.out, log_name=f"log.{args.log}")
+        backend = (meta.RayBackend(args.ray_address, args.ray_workers, args.ray_threads or 1, device=args.device)
+                   if args.ray else None)
+        trainer = (_resumed(args, **device) if args.resume
+                   else meta.start(config, args.out, log_name=f"log.{args.log}", **device))
     except ImportError as e:
         raise CommandError(str(e)) from None
     if args.max_candidates:
         if trainer.method != "cma":
             raise CommandError("--max-candidates applies to CMA-ES runs scored in this process (not with --ray)")
-        trainer.backend = meta.LocalBackend(args.max_candidates)  # a runtime option, results are the same
+        trainer.backend = meta.LocalBackend(args.max_candidates, device=args.device)  # a runtime option
     try:
         if backend is not None:
             _join_ray(trainer, backend)
@@ -199,10 +216,10 @@ def _meta_train(args) -> None:
     print(genome)
 
 
-def _resumed(args):
+def _resumed(args, **device):
     from graphnet import meta
 
-    trainer = meta.resume(args.out, meta_steps=args.meta_steps)
+    trainer = meta.resume(args.out, meta_steps=args.meta_steps, **device)
     if trainer.step > trainer.config.meta_steps:
         raise CommandError(f"the run in {args.out} is already at meta-step {trainer.step}; pass a larger "
                            "--meta-steps to extend it")
@@ -261,8 +278,21 @@ def _genome(source):
     return name, genome_from(source)
 
 
+def _named_genomes(sources) -> dict:
+    """``{name for tables: genome}`` of the ``--genomes`` values. Short names (``_genome``) that
+    collide, like two runs' ``mean_genome.json``, fall back to the paths as given; the same
+    genome given twice is an error."""
+    named = [_genome(source) for source in sources]
+    short = [name for name, _ in named]
+    names = [name if short.count(name) == 1 else str(source) for (name, _), source in zip(named, sources)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise CommandError(f"--genomes: {', '.join(map(repr, repeated))} given more than once")
+    return {name: genome for name, (_, genome) in zip(names, named)}
+
+
 def _evaluate(args) -> None:
-    genomes = dict(_genome(g) for g in args.genomes)
+    genomes = _named_genomes(args.genomes)
     setup = eval_tasks(args)
     prepare_out(args.out)
     comparison = compare_on(genomes, args, *setup)

@@ -46,7 +46,7 @@ def config_file(tmp_path):
 @pytest.mark.parametrize("argv, flags", [
     ([], ["demo", "meta-train", "evaluate", "genomes"]),
     (["meta-train"], ["--config", "--out", "--resume", "--method", "--log", "--meta-steps", "--tasks",
-                      "--topologies", "--lr", "--clip", "--unroll-start", "--no-progress", "--threads"]),
+                      "--topologies", "--lr", "--clip", "--unroll-start", "--no-progress", "--threads", "--device"]),
     (["evaluate"], ["--genomes", "--tasks", "--topologies", "--steps", "--seeds", "--sgd-lrs", "--adam-lrs",
                     "--out", "--test-size"]),
     (["demo"], ["--out", "--meta-steps", "--unroll", "--tasks", "--seeds"]),
@@ -64,6 +64,7 @@ def test_help(capsys, argv, flags):
     (["meta-train", "--k", "0"], "expected a positive integer, got '0'"),
     (["meta-train", "--options", "[1]"], "expected a JSON object"),
     (["meta-train", "--method", "evolution"], "invalid choice: 'evolution'"),
+    (["meta-train", "--device", "tpu"], "argument --device: device='tpu' is not a torch device: expected e.g. 'cpu'"),
     (["evaluate", "--steps", "1,x"], "expected comma-separated integers"),
     (["evaluate", "--sgd-lrs", "0.1,-1"], "learning rates must be positive"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -166,6 +167,54 @@ def test_meta_train_flags_override_the_config_and_jsonl_log(capsys, config_file,
     assert Genome.load(out / "genome.json").options.normalize
 
 
+CMA_SETTINGS = {"method": "cma", "tasks": ["xor"], "topologies": ["mlp:4"], "k": 2, "meta_steps": 3, "population": 5,
+                "replicas": 1, "batch_size": 8, "query_batches": 1, "unroll_start": 2, "unroll_max": 2,
+                "checkpoint_every": 2}
+
+
+@pytest.mark.parametrize("settings, extra", [(SETTINGS, []), (CMA_SETTINGS, []),
+                                             (CMA_SETTINGS, ["--max-candidates", "2"])])
+def test_meta_train_device_flag(capsys, tmp_path, settings, extra):
+    """--device cpu (the default) gives the run without it bit for bit, for new runs and --resume, both methods."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(settings))
+    plain, on_cpu = tmp_path / "plain", tmp_path / "cpu"
+    assert main(["meta-train", "--config", str(path), "--out", str(plain), "--no-progress"] + extra) == 0
+    assert main(["meta-train", "--config", str(path), "--out", str(on_cpu), "--no-progress", "--device", "cpu"]
+                + extra) == 0
+    assert main(["meta-train", "--resume", "--out", str(plain), "--meta-steps", "4", "--no-progress"] + extra) == 0
+    assert main(["meta-train", "--resume", "--out", str(on_cpu), "--meta-steps", "4", "--no-progress", "--device",
+                 "cpu"] + extra) == 0
+    assert Genome.load(plain / "genome.json").allclose(Genome.load(on_cpu / "genome.json"), rtol=0, atol=0)
+    rows = [read_log(out / "log.csv") for out in (plain, on_cpu)]
+    for row in rows[0] + rows[1]:
+        row.pop("seconds")
+    assert rows[0] == rows[1] and len(rows[0]) == 4
+    assert "device" not in load_checkpoint(on_cpu / "checkpoint.pt", ("config",))["config"]
+
+
+@pytest.mark.parametrize("device, gpus, message", [
+    ("cuda", 0, "argument --device: device='cuda', but this torch build"),
+    ("cuda:3", 2, "argument --device: device='cuda:3', but this machine has 2 CUDA GPU(s): cuda:0 to cuda:1"),
+])
+def test_meta_train_bad_device_exits_2_before_any_work(capsys, monkeypatch, config_file, tmp_path, device, gpus,
+                                                       message):
+    done = tmp_path / "done"
+    assert main(["meta-train", "--config", str(config_file), "--out", str(done), "--no-progress"]) == 0
+    files = {p.name: p.read_bytes() for p in done.iterdir()}
+    capsys.readouterr()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    for argv in (["--config", str(config_file), "--out", str(tmp_path / "new")],
+                 ["--resume", "--out", str(done), "--meta-steps", "4"]):
+        assert exit_code(["meta-train", "--device", device] + argv) == 2
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if "error:" in line]
+        assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+    assert not (tmp_path / "new").exists()
+    assert {p.name: p.read_bytes() for p in done.iterdir()} == files
+
+
 def test_resume_without_a_run(capsys, tmp_path):
     assert main(["meta-train", "--resume", "--out", str(tmp_path)]) == 1
     one_error_line(capsys.readouterr().err, str(tmp_path), "no run to resume")
@@ -196,6 +245,24 @@ def test_evaluate_writes_results_table_and_plot(capsys, tmp_path):
     assert entry.genomes["mine"].accuracy.shape == (2, 3)
     assert list(entry.baselines["sgd"].lrs) == [0.1] and list(entry.baselines["adam"].lrs) == [0.01]
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_names_genomes_apart(capsys, tmp_path):
+    """Two runs' ``mean_genome.json`` keep their own rows (named by path); one file twice is an error."""
+    paths = []
+    for run, seed in (("a", 0), ("b", 1)):
+        (tmp_path / run).mkdir()
+        paths.append(tmp_path / run / "mean_genome.json")
+        Genome.random(2, seed=seed).save(paths[-1])
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--genomes", *map(str, paths), "--tasks", "xor", "--topologies", "mlp:8", "--steps", "1",
+                 "--seeds", "1", "--sgd-lrs", "0.1", "--adam-lrs", "0.01", "--out", str(out), "--no-progress"]) == 0
+    entry = Comparison.from_json(out / "results.json").entry("xor", "mlp:8")
+    assert set(entry.genomes) == set(map(str, paths))
+    capsys.readouterr()
+    assert main(["evaluate", "--genomes", str(paths[0]), str(paths[0]), "--tasks", "xor", "--out",
+                 str(tmp_path / "eval2"), "--no-progress"]) == 1
+    one_error_line(capsys.readouterr().err, "given more than once")
 
 
 @pytest.mark.parametrize("genome", ["missing.json", "sub/genome"])

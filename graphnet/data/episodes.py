@@ -20,7 +20,7 @@ order. Replica 0 of ``episode(i, replicas=R)`` equals ``episode(i)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -41,6 +41,11 @@ class Episode:
     query_x: torch.Tensor
     query_y: torch.Tensor
     n_classes: int
+
+    def to(self, device: torch.device | str) -> "Episode":
+        """The episode with its tensors on ``device`` (the same tensors where they are there already)."""
+        return replace(self, support_x=self.support_x.to(device), support_y=self.support_y.to(device),
+                       query_x=self.query_x.to(device), query_y=self.query_y.to(device))
 
 
 class EpisodeSampler:

@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from graphnet.engine.devices import resolve_device
 from graphnet.engine.kernels import CSR, GatherScatter, Scatter
 from graphnet.engine.plasticity import HebbianTerms, normalize_synapses, synapse_update
 from graphnet.engine.program import EdgeWeights, SweepProgram, TiedBackward, span_of
@@ -128,6 +129,8 @@ class Network:
         dtype, device: of states and synapses, ``torch.float32`` or ``torch.float64`` (genome
             tensors are cast, keeping their autograd graph). The network takes the genome's values
             when it is built: after changing a genome (an optimizer step), build a new Network.
+            ``device`` is a ``torch.device`` or a name (``"cuda:1"``; None: the CPU); one this
+            machine lacks raises ``ValueError`` (:func:`graphnet.engine.resolve_device`).
         kernel: ``"csr"`` (sparse-matrix products, default), ``"reference"`` (gather/scatter) or
             ``"scatter"`` (torch-scatter / PyTorch Geometric, optional extras) for neuron-level edges.
         dense: run superneuron blocks as dense matrix products (False: every edge is sparse).
@@ -143,9 +146,7 @@ class Network:
         if not isinstance(topology, Topology):
             raise TypeError(f"topology must be a graphnet.Topology, got {type(topology).__name__} "
                             "(build one with Topology.from_networkx / from_edges / load)")
-        device = torch.device(device) if device is not None else torch.device("cpu")
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={str(device)!r}, but this torch build ({torch.__version__}) sees no CUDA GPU")
+        device = resolve_device(device)
         self.topology = topology
         self.is_population = isinstance(genome, (list, tuple))
         members = list(genome) if self.is_population else [genome]

@@ -2,7 +2,8 @@
 
 A checkpoint holds the config, the meta-step reached, the genome (tensors and options), the Adam
 state and the run's counters. Episodes are a function of ``(seed, meta-step)`` only, so nothing
-else is needed to continue bit for bit.
+else is needed to continue bit for bit. Tensors are written on the CPU and read onto it, so a
+checkpoint of a run on a GPU loads on any machine (the trainer moves them where it runs).
 """
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(state: dict, path) -> pathlib.Path:
-    """Write ``state`` (plain types and tensors) to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``state`` (plain types, tensors, and dicts, lists and tuples of them; tensors on any
+    device are written from CPU copies) to ``path`` atomically (temp file, fsync, rename)."""
     path = pathlib.Path(path)
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, **state}, buffer)
+    torch.save({"format": FORMAT, "version": VERSION, **_on_cpu(state)}, buffer)
     return atomic_write(path, buffer.getvalue())
 
 
@@ -48,3 +50,14 @@ def load_checkpoint(path, required: tuple[str, ...]) -> dict:
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing}")
     return state
+
+
+def _on_cpu(value):
+    """``value`` with every tensor in it (through dicts, lists and tuples) on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value

@@ -16,8 +16,8 @@ One generation (a meta-step, docs/MODEL.md section 5):
 
 Step 3 runs on the trainer's ``backend`` (graphnet/meta/backend.py): in this process by default, or
 split across Ray workers (:class:`graphnet.meta.ray_backend.RayBackend`) with the same results. The
-backend is a runtime option, not part of the config or the checkpoint: a run may be resumed on
-another one.
+backend, and the device it scores on (``LocalBackend(device="cuda")``), is a runtime option, not
+part of the config or the checkpoint: a run may be resumed on another one.
 
 pycma is an optional extra (``pip install cma``), imported when a CMA-ES trainer is built. Its
 random numbers come from a numpy Generator held inside the ``CMAEvolutionStrategy`` (option
@@ -89,8 +89,10 @@ class CMATrainer(Trainer):
     distribution's mean.
 
     ``backend`` scores each generation: :class:`LocalBackend` (default) in this process,
-    ``RayBackend(address, workers)`` on Ray workers, with identical results. It is not saved:
-    ``resume(out_dir, backend=...)`` may pick another one. Closing it is the caller's job.
+    ``RayBackend(address, workers)`` on Ray workers, with identical results; either on its
+    ``device`` (``LocalBackend(device="cuda")``; graphnet.meta.start(..., device=...) builds that
+    one). It is not saved: ``resume(out_dir, backend=...)`` may pick another one. Closing it is the
+    caller's job. The genomes and the fitness told to pycma stay on the CPU.
     """
 
     method = "cma"

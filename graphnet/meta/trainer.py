@@ -17,6 +17,11 @@ updated and the step is logged as diverged.
 :class:`Trainer` is what this and the CMA-ES trainer (graphnet/meta/cma.py) share: the run folder,
 the draws and episodes, the loop with its checkpoints, log and progress bar. :func:`start` and
 :func:`resume` pick the trainer by ``config.method``.
+
+Where the networks run is a runtime option, not part of the config or the checkpoint: the
+gradient trainer's ``device``, the CMA-ES trainer's backend (with its own ``device``). Episodes
+are drawn on the CPU and moved there; checkpoints and ``genome.json`` hold CPU tensors, so a run
+started on a GPU resumes on a CPU-only machine and the other way round.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ import torch
 
 from graphnet import topologies
 from graphnet.data import EpisodeSampler, TaskSpec
-from graphnet.engine import Network
+from graphnet.engine import Network, resolve_device
+from graphnet.meta.backend import LocalBackend
 from graphnet.meta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from graphnet.meta.config import MetaConfig
 from graphnet.meta.log import MetricsLog
@@ -111,7 +117,7 @@ class Trainer:
     @classmethod
     def resume(cls, out_dir, *, meta_steps: int | None = None, log_name: str | None = None, **options):
         """Continue the run saved in ``out_dir`` (optionally with a new total ``meta_steps``);
-        ``options`` are the trainer's runtime options (CMA-ES: ``backend``)."""
+        ``options`` are the trainer's runtime options (gradient: ``device``; CMA-ES: ``backend``)."""
         path = pathlib.Path(out_dir) / "checkpoint.pt"
         state, config = _load_run(path)
         if config.method != cls.method:
@@ -164,7 +170,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self, until: int | None = None, progress: bool = True) -> Genome:
         """Train until meta-step ``until`` (default ``config.meta_steps``), checkpointing on the way;
-        returns (a copy of) ``self.genome``."""
+        returns a detached copy of ``self.genome`` on the CPU."""
         until = self.config.meta_steps if until is None else min(until, self.config.meta_steps)
         bar = Progress(until, desc=f"meta-train ({self.method})") if progress else None
         if bar is not None:
@@ -182,7 +188,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        return self.genome.detach().clone()
+        return self.genome.detach().to(device="cpu").clone()
 
     def _progress(self) -> dict:
         """Extra fields of the progress bar."""
@@ -205,17 +211,26 @@ class MetaTrainer(Trainer):
     ``log.csv`` (or ``.jsonl``: ``log_name``) and ``genome.json`` (the genome after the last step).
     ``MetaTrainer.resume(out_dir)`` continues the run saved there. :meth:`run` trains up to
     ``config.meta_steps`` (or ``until``) and returns the genome.
+
+    ``device``: where the genome, Adam's state and the networks live, a torch device or its name
+    (``"cuda"``, ``"cuda:1"``; None: the CPU); episodes are moved there. One this machine lacks
+    raises ``ValueError`` before ``out_dir`` is touched. It is not saved: ``resume(out_dir,
+    device=...)`` may pick another one. On the CPU a run is the same bit for bit as without it.
     """
 
     method = "gradient"
     checkpoint_keys = ("genome", "optimizer")
 
+    def __init__(self, config: MetaConfig, out_dir, *, device: str | torch.device | None = None, **kwargs):
+        self.device = resolve_device(device)
+        super().__init__(config, out_dir, **kwargs)
+
     def _setup(self, state: dict | None) -> None:
         genome = starting_genome(self.config) if state is None else genome_from_state(state["genome"])
-        self.genome = genome.detach().clone().requires_grad_()
+        self.genome = genome.detach().to(device=self.device).clone().requires_grad_()
         self.optimizer = torch.optim.Adam(self.genome.parameters(), lr=self.config.lr)
         if state is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
+            self.optimizer.load_state_dict(state["optimizer"])  # moves the moments to the genome's device
 
     # ------------------------------------------------------------------ one meta-step
     def meta_step(self) -> StepResult:
@@ -226,7 +241,7 @@ class MetaTrainer(Trainer):
         unroll = config.unroll(step)
         episode, topology = self.episode(step, 0, task, topo)
         loss, accuracy, finite = query_loss(self.genome, topology, episode, synapse_seed, self.dtype,
-                                            config.score_points)
+                                            config.score_points, self.device)
         grad_norm = float("nan")
         diverged = int((~finite).sum())
         if finite.any():
@@ -248,27 +263,39 @@ class MetaTrainer(Trainer):
         return {"optimizer": self.optimizer.state_dict(), "genome": genome_state(self.genome)}
 
 
-def start(config: MetaConfig, out_dir, *, log_name: str = "log.csv", backend=None) -> Trainer:
+def start(config: MetaConfig, out_dir, *, log_name: str = "log.csv", backend=None, device=None) -> Trainer:
     """A new run of ``config`` in ``out_dir``: a :class:`MetaTrainer` or, for ``method="cma"``, a
-    :class:`graphnet.meta.CMATrainer` (scoring its generations on ``backend``, default here)."""
-    return _trainer_class(config.method)(config, out_dir, log_name=log_name, **_options(config, out_dir, backend))
+    :class:`graphnet.meta.CMATrainer` (scoring its generations on ``backend``, default here).
+
+    ``device`` (a torch device or its name, e.g. ``"cuda"``; None: the CPU) is where the networks
+    run: the gradient trainer's, or for CMA-ES that of the default ``LocalBackend(device=device)``
+    (a given ``backend`` has its own: passing both raises ``ValueError``)."""
+    return _trainer_class(config.method)(config, out_dir, log_name=log_name,
+                                         **_options(config, out_dir, backend, device))
 
 
-def resume(out_dir, *, meta_steps: int | None = None, log_name: str | None = None, backend=None) -> Trainer:
+def resume(out_dir, *, meta_steps: int | None = None, log_name: str | None = None, backend=None,
+           device=None) -> Trainer:
     """The trainer of the run saved in ``out_dir`` (gradient or CMA-ES, as its config says), ready
-    to continue it exactly (a CMA-ES run on ``backend``, whichever it was started on)."""
+    to continue it exactly (a CMA-ES run on ``backend``, whichever it was started on), on
+    ``device`` (as in :func:`start`; whichever the run was started on)."""
     _, config = _load_run(pathlib.Path(out_dir) / "checkpoint.pt")
     return _trainer_class(config.method).resume(out_dir, meta_steps=meta_steps, log_name=log_name,
-                                                **_options(config, out_dir, backend))
+                                                **_options(config, out_dir, backend, device))
 
 
-def _options(config: MetaConfig, out_dir, backend) -> dict:
-    if backend is None:
-        return {}
-    if config.method != "cma":
+def _options(config: MetaConfig, out_dir, backend, device) -> dict:
+    """The runtime options of ``config.method``'s trainer: ``device`` (gradient) or ``backend`` (CMA-ES)."""
+    if config.method == "cma":
+        if backend is not None and device is not None:
+            raise ValueError(f"device={device!r} and backend={backend!r}: a CMA-ES run scores on its backend's "
+                             "device; give the device to the backend (LocalBackend(device=...), "
+                             "RayBackend(device=...)) and no device here")
+        return {"backend": LocalBackend(device=device) if backend is None else backend}
+    if backend is not None:
         raise ValueError(f"a scoring backend ({backend!r}) applies to CMA-ES runs; the run in {out_dir} has "
                          f"method={config.method!r} (gradient meta-training runs in one process)")
-    return {"backend": backend}
+    return {"device": device}
 
 
 def _trainer_class(method: str) -> type[Trainer]:
@@ -287,16 +314,18 @@ def _load_run(path: pathlib.Path) -> tuple[dict, MetaConfig]:
     return state, config
 
 
-def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype,
-               score_points: int = 1) -> tuple[torch.Tensor, float, torch.Tensor]:
+def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype, score_points: int = 1,
+               device=None) -> tuple[torch.Tensor, float, torch.Tensor]:
     """Unroll ``genome`` on ``episode`` (replicas as a population) and score its query batches.
 
-    Returns ``(loss, accuracy, finite)``: softmax cross-entropy of the output states on the query
-    batches over the finite replicas, averaged over ``score_points`` evenly spaced points of the
-    unroll (differentiable to the genome); their query accuracy after the last step; and
-    ``finite [replicas]``. The gradient comes from the finite replicas only: a diverged replica's
-    own backward pass gives ``0 * inf = NaN``, so each replica runs on its own copy of the genome
-    whose gradient is dropped when that replica is not finite.
+    The network runs on ``device`` (a torch device or its name; None: the CPU), where the episode
+    is moved. Returns ``(loss, accuracy, finite)``: softmax cross-entropy of the output states on
+    the query batches over the finite replicas, averaged over ``score_points`` evenly spaced points
+    of the unroll (a 0-d tensor on ``device``, differentiable to the genome); their query accuracy
+    after the last step (a float); and ``finite [replicas]`` (bool, on ``device``). The gradient
+    comes from the finite replicas only: a diverged replica's own backward pass gives
+    ``0 * inf = NaN``, so each replica runs on its own copy of the genome whose gradient is dropped
+    when that replica is not finite.
     """
     replicas, unroll = episode.support_x.shape[:2]
     points = score_steps(unroll, score_points)
@@ -310,7 +339,8 @@ def query_loss(genome: Genome, topology, episode, synapse_seed: int, dtype,
 
     differentiable = torch.is_grad_enabled() and any(t.requires_grad for t in genome.parameters())
     members = [member(r) for r in range(replicas)] if differentiable else [genome] * replicas
-    net = Network(topology, members, seed=synapse_seed, dtype=dtype)
+    net = Network(topology, members, seed=synapse_seed, dtype=dtype, device=device)
+    episode = episode.to(net.device)
     y = episode.query_y.flatten(1, 2)  # [R, Q*B]
     logits = unroll_logits(net, episode, points)  # [points, R, Q*B, n_out]
     finite = torch.isfinite(logits).flatten(2).all(2).all(0) & net.finite()

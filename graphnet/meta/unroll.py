@@ -52,27 +52,29 @@ class Scores:
 
 
 def population_scores(genomes: list, topology, episode, synapse_seed: int, dtype=torch.float32,
-                      score_points: int = 1) -> Scores:
+                      score_points: int = 1, device=None) -> Scores:
     """Unroll every genome on every replica of ``episode`` in one population network and score them.
 
     Every genome learns on the same batches from the same initial noise: replica ``r`` starts from
     the synapses seeded ``synapse_seed + r`` (scaled by each genome's ``init_scale``), as in
     gradient meta-training, so genomes are compared on common random numbers. No autograd.
+    The network runs on ``device`` (a torch device or its name; None: the CPU), the episode is
+    moved there; the scores come back on the CPU.
     """
     n, replicas, unroll = len(genomes), episode.support_x.shape[0], episode.support_x.shape[1]
     points = score_steps(unroll, score_points)
     with torch.no_grad():
         members = [g for g in genomes for _ in range(replicas)]
         seeds = [synapse_seed + r for _ in genomes for r in range(replicas)]
-        net = Network(topology, members, seed=seeds, dtype=dtype)
+        net = Network(topology, members, seed=seeds, dtype=dtype, device=device)
+        episode = episode.to(net.device)
         logits = unroll_logits(net, episode, points, repeat=n)  # [T, P·R, M, C]
         y = episode.query_y.flatten(1, 2).repeat(n, 1)  # [P·R, M]
         finite = torch.isfinite(logits).flatten(2).all(2).all(0) & net.finite()  # [P·R]
         target = y.unsqueeze(0).expand(len(points), -1, -1)  # [T, P·R, M]
         loss = torch.nn.functional.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none")
-        loss = loss.view(target.shape).mean((0, 2)).double()  # [P·R]
-        accuracy = (logits.argmax(-1) == target).double().mean((0, 2))  # [P·R]
-        finite = finite.view(n, replicas).all(1)
+        loss = loss.view(target.shape).mean((0, 2)).double().view(n, replicas).mean(1).cpu()  # [P]
+        accuracy = (logits.argmax(-1) == target).double().mean((0, 2)).view(n, replicas).mean(1).cpu()  # [P]
+        finite = finite.view(n, replicas).all(1).cpu()
         nan = torch.tensor(float("nan"), dtype=torch.float64)
-        return Scores(torch.where(finite, loss.view(n, replicas).mean(1), nan),
-                      torch.where(finite, accuracy.view(n, replicas).mean(1), nan), finite)
+        return Scores(torch.where(finite, loss, nan), torch.where(finite, accuracy, nan), finite)

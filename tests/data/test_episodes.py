@@ -33,6 +33,14 @@ def test_shapes_with_and_without_replicas():
     assert not torch.equal(first.support_x[0], first.support_x[1])
 
 
+def test_episode_to_a_device():
+    episode = EpisodeSampler(_traceable(10, 100), batch_size=8, seed=1).episode(0, replicas=2)
+    moved = episode.to("cpu")  # the trainers move episodes to their device; on the CPU nothing is copied
+    assert moved.n_classes == episode.n_classes
+    for field in ("support_x", "support_y", "query_x", "query_y"):
+        assert getattr(moved, field) is getattr(episode, field)
+
+
 def test_episodes_are_a_function_of_seed_and_index():
     data = _traceable(10, 100)
     sampler = EpisodeSampler(data, batch_size=16, seed=7)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import graphnet as gn
+from graphnet.engine import parse_device, resolve_device
 
 
 @pytest.fixture
@@ -100,6 +101,33 @@ def test_bad_weights_and_options():
     custom = gn.Topology.from_edges([(0, 2), (1, 2), (2, 3)], inputs=[0, 1], outputs=[3], backward=[(3, 1)])
     with pytest.raises(ValueError, match="forward twin"):
         gn.Network(custom, gn.Genome.backprop(lr=0.1))
+
+
+@pytest.mark.parametrize("device, message", [
+    ("tpu", "device='tpu' is not a torch device: expected e.g. 'cpu', 'cuda' or 'cuda:1'"),
+    ("", "device='' is not a torch device"),
+    ("cuda:x", "device='cuda:x' is not a torch device"),
+    ("meta", "device='meta', but this torch build .* sees no meta device"),
+])
+def test_bad_devices_are_named(device, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_device(device)
+    with pytest.raises(ValueError, match=message):
+        gn.Network(gn.topologies.mlp([4, 5, 3]), gn.Genome.random(3), device=device)
+
+
+def test_cuda_devices_are_checked_against_the_machine(monkeypatch):
+    """Without a GPU: no CUDA is one error; with two (pretended) GPUs, cuda:2 is past the last one."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='cuda', but this torch build \(.*\) sees no CUDA GPU"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1") and resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(ValueError, match="device='cuda:2', but this machine has 2 CUDA GPU\\(s\\): cuda:0 to cuda:1"):
+        resolve_device(torch.device("cuda:2"))
+    assert resolve_device(None) == resolve_device("cpu") == torch.device("cpu")
+    assert parse_device("cuda:7") == torch.device("cuda:7")  # the name only: no check of the machine
 
 
 def test_diverging_genome_is_reported_not_raised():

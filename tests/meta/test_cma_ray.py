@@ -94,3 +94,23 @@ def test_cli_ray_flags(capsys, tmp_path):
                  "--no-progress"]) == 0
     assert rows(tmp_path / "ray" / "log.csv") == rows(tmp_path / "local" / "log.csv")
     assert ray.is_initialized()  # the CLI joined this process's Ray and left it running
+
+
+def test_ray_backend_devices(tmp_path):
+    """The device's name is checked when the backend is built, the cluster's GPUs when it starts
+    (the workers, not this process, run on it); on the CPU a share scores as the local pass."""
+    with pytest.raises(ValueError, match="device='tpu' is not a torch device"):
+        RayBackend(device="tpu")
+    with pytest.raises(ValueError, match=r"RayBackend\(device='cuda:1'\): expected 'cpu' or 'cuda' \(Ray assigns"):
+        RayBackend(device="cuda:1")
+    if not ray.cluster_resources().get("GPU"):
+        with pytest.raises(ValueError, match=r"RayBackend\(device='cuda'\), but the Ray cluster has no GPU"):
+            RayBackend(device="cuda").start()
+    trainer = CMATrainer(CONFIG, tmp_path)
+    candidates = trainer.es.ask()
+    local = trainer.fitness(candidates, 0)
+    with RayBackend(workers=2, device="cpu") as backend:
+        assert "of 1 thread(s) on cpu" in backend.describe() and "device='cpu'" in repr(backend)
+        trainer.backend = backend
+        for got, want in zip(trainer.fitness(candidates, 0), local):
+            assert np.array_equal(got, want, equal_nan=True)
