@@ -36,7 +36,7 @@ def main() -> None:
     source.add_argument("--run", type=pathlib.Path, help="a CMA-ES run folder: its genome.json (the best candidate)")
     source.add_argument("--genome", type=pathlib.Path, help="any genome file")
     p.add_argument("--mean", action="store_true",
-                   help="with --run: also evaluate the CMA-ES distribution's mean (from checkpoint.pt)")
+                   help="with --run: also evaluate the CMA-ES distribution's mean (mean.json)")
     p.add_argument("--hidden", type=int, default=32, help="hidden layer size (default 32, as in cma-toy.toml)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", default="1,5,10,20,50")
@@ -50,8 +50,9 @@ def main() -> None:
 
     if args.run is not None:
         genomes = {"cma-toy": Genome.load(args.run / "genome.json")}
-        if args.mean:
-            genomes["cma-toy (mean)"] = resume(args.run).mean_genome()
+        if args.mean:  # mean.json is written with every checkpoint; older runs have only the checkpoint
+            mean = args.run / "mean.json"
+            genomes["cma-toy (mean)"] = Genome.load(mean) if mean.exists() else resume(args.run).mean_genome()
     else:
         genomes = {args.genome.stem: Genome.load(args.genome)}
     tasks = [TaskSpec.parse(name).splits() for name in HELD_OUT + TRAINED_ON]  # (train, test) Datasets

@@ -209,7 +209,8 @@ def _meta_train(args) -> None:
         plot_meta_log(read_log(trainer.log.path), args.out / "meta_log.png")
     if trainer.method == "cma":
         print(f"best genome after {trainer.step} generations (fitness {trainer.best_fitness:.4g}): "
-              f"{args.out / 'genome.json'} ({trainer.diverged} diverged candidates); log: {trainer.log.path}")
+              f"{args.out / 'genome.json'}, distribution mean: {args.out / 'mean.json'} ({trainer.diverged} "
+              f"diverged candidates); log: {trainer.log.path}")
     else:
         print(f"genome after {trainer.step} meta-steps: {args.out / 'genome.json'} ({trainer.diverged} diverged "
               f"replicas); log: {trainer.log.path}")

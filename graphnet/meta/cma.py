@@ -86,7 +86,8 @@ class CMATrainer(Trainer):
     genome so far (``self.genome``, also ``genome.json``; ``best_fitness`` is its fitness, on its
     generation's episodes). ``checkpoint.pt`` holds the pickled pycma strategy (its RNG inside),
     the starting genome (the frozen entries) and the best genome. :meth:`mean_genome` is the
-    distribution's mean.
+    distribution's mean, written to ``mean.json`` with every checkpoint: selected on no single
+    generation's episodes, it is often the better rule to evaluate.
 
     ``backend`` scores each generation: :class:`LocalBackend` (default) in this process,
     ``RayBackend(address, workers)`` on Ray workers, with identical results; either on its
@@ -187,6 +188,12 @@ class CMATrainer(Trainer):
 
     def _progress(self) -> dict:
         return {"sigma": float(self.es.sigma), "best": self.best_fitness}
+
+    def save(self) -> None:
+        """Write ``checkpoint.pt``, ``genome.json`` (the best candidate) and ``mean.json`` (the
+        distribution's mean, :meth:`mean_genome`), each atomically."""
+        super().save()
+        self.mean_genome().save(self.out_dir / "mean.json")
 
     def _checkpoint(self) -> dict:
         return {"es": pickle.dumps(self.es, protocol=pickle.HIGHEST_PROTOCOL), "start": genome_state(self.start),

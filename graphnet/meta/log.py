@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import pathlib
+
+from graphnet.atomic import atomic_write
 
 COLUMNS = ("step", "unroll", "task", "topology", "loss", "accuracy", "grad_norm", "diverged", "seconds")
 
@@ -12,28 +15,36 @@ class MetricsLog:
     """Append-only log at ``path`` (``.csv`` or ``.jsonl``); rows are dicts with :data:`COLUMNS`.
 
     ``MetricsLog(path, resume_step=s)`` keeps only the rows with ``step < s`` already in the file, so
-    a resumed run writes the same log as an uninterrupted one.
+    a resumed run writes the same log as an uninterrupted one. The file is not touched until the
+    first :meth:`write`: a trainer built only to read a run (``resume(out).mean_genome()``, while
+    that run is still going) leaves its log alone. The first write replaces the file atomically
+    (header and kept rows), then rows are appended.
     """
 
     def __init__(self, path, resume_step: int = 0):
         self.path = pathlib.Path(path)
         if self.path.suffix not in (".csv", ".jsonl"):
             raise ValueError(f"log file {self.path}: expected a .csv or .jsonl suffix")
-        kept = [row for row in read_log(self.path) if row["step"] < resume_step] if (
+        # read (and so checked) now, written at the first write
+        self._kept = [row for row in read_log(self.path) if row["step"] < resume_step] if (
             resume_step and self.path.exists()) else []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "w", newline="", encoding="utf-8") as fh:
-            if self.path.suffix == ".csv":
-                csv.writer(fh).writerow(COLUMNS)
-        for row in kept:
-            self.write(row)
+        self._started = False
 
     def write(self, row: dict) -> None:
+        if not self._started:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            header = ",".join(COLUMNS) + "\n" if self.path.suffix == ".csv" else ""
+            atomic_write(self.path, header + "".join(self._line(r) for r in self._kept))
+            self._started, self._kept = True, []
         with open(self.path, "a", newline="", encoding="utf-8") as fh:
-            if self.path.suffix == ".csv":
-                csv.writer(fh).writerow([row[c] for c in COLUMNS])
-            else:
-                fh.write(json.dumps({c: row[c] for c in COLUMNS}) + "\n")
+            fh.write(self._line(row))
+
+    def _line(self, row: dict) -> str:
+        if self.path.suffix == ".jsonl":
+            return json.dumps({c: row[c] for c in COLUMNS}) + "\n"
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerow([row[c] for c in COLUMNS])
+        return text.getvalue()
 
 
 def read_log(path) -> list[dict]:

@@ -79,9 +79,24 @@ def test_resume_after_a_crash_past_the_last_checkpoint(uninterrupted, tmp_path):
     assert len(read_log(tmp_path / log_name)) == 6
     resumed = MetaTrainer.resume(tmp_path)
     assert resumed.step == 4
-    assert [r["step"] for r in read_log(tmp_path / log_name)] == [0, 1, 2, 3]
+    assert len(read_log(tmp_path / log_name)) == 6  # untouched until the resumed run logs its first step
+    resumed.run(until=5, progress=False)
+    assert [r["step"] for r in read_log(tmp_path / log_name)] == [0, 1, 2, 3, 4]
     resumed.run(progress=False)
     assert_same_run(uninterrupted, resumed)
+
+
+@pytest.mark.parametrize("log_name", LOGS)
+def test_reading_a_run_that_is_still_going_loses_none_of_its_log(tmp_path, log_name):
+    """resume(out) only to read a run (its genome, the CMA-ES mean) while the run goes on and
+    logs past its last checkpoint must not cut those rows off the log."""
+    running = MetaTrainer(CONFIG, tmp_path, log_name=log_name)
+    running.run(until=4, progress=False)  # checkpoint at step 4
+    running.meta_step()  # step 4 logged after the checkpoint
+    reader = MetaTrainer.resume(tmp_path)
+    assert reader.step == 4 and reader.genome.allclose(Genome.load(tmp_path / "genome.json"), rtol=0, atol=0)
+    running.meta_step()  # the run goes on appending
+    assert [r["step"] for r in read_log(tmp_path / log_name)] == [0, 1, 2, 3, 4, 5]
 
 
 def test_resume_with_more_meta_steps_equals_a_longer_run(tmp_path):

@@ -67,6 +67,9 @@ def test_ask_tell_improves_fitness_within_a_few_generations(tmp_path):
     frozen = [i for i, n in enumerate(start.vector_names()) if n not in ("eta_tilde", "init_scale")]
     assert torch.equal(best.to_vector()[frozen], start.to_vector()[frozen])  # only the searched entries moved
     assert Genome.load(tmp_path / "run" / "genome.json").allclose(best, rtol=0, atol=0)
+    mean = Genome.load(tmp_path / "run" / "mean.json")  # the distribution's mean, saved with the checkpoint
+    assert mean.allclose(trainer.mean_genome(), rtol=0, atol=0)
+    assert torch.allclose(mean.to_vector()[trainer.searched].double(), torch.as_tensor(trainer.es.mean), atol=1e-6)
 
 
 def test_search_patterns():
@@ -255,7 +258,8 @@ def test_cli_round_trip(capsys, tmp_path):
     assert main(["meta-train", "--config", str(path), "--out", str(out), "--no-progress", "--sigma0", "0.2"]) == 0
     stdout = capsys.readouterr().out
     assert "best genome after 3 generations" in stdout and str(out / "genome.json") in stdout
-    assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "log.csv", "genome.json"}
+    assert str(out / "mean.json") in stdout
+    assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "log.csv", "genome.json", "mean.json"}
     config = MetaConfig.from_dict(load_checkpoint(out / "checkpoint.pt", ("config",))["config"])
     assert config.method == "cma" and config.sigma0 == 0.2 and config.population == 6
     assert main(["meta-train", "--resume", "--out", str(out), "--meta-steps", "5", "--no-progress"]) == 0
