@@ -171,8 +171,9 @@ def _meta_train(args) -> None:
     if args.resume:
         if args.config or args.method or any(getattr(args, f[2:].replace("-", "_")) is not None for f in _META_FLAGS
                                              if f != "--meta-steps"):
-            raise CommandError("--resume continues the saved run with its own settings; only --meta-steps "
-                               "(and --device and the --ray options) may be given with it")
+            raise CommandError("--resume continues the saved run with its own settings: of --config, --method and "
+                               "the config flags only --meta-steps may be given with it (runtime options such as "
+                               "--threads, --device, --max-candidates and --ray may)")
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"--resume: {args.out} holds no run to resume (no checkpoint.pt there)")
     elif (args.out / "checkpoint.pt").exists():
@@ -199,6 +200,10 @@ def _meta_train(args) -> None:
             _join_ray(trainer, backend)
         genome = trainer.run(progress=not args.no_progress)
     except KeyboardInterrupt:  # the last periodic checkpoint is exact; a half-done step is not saved
+        if not (args.out / "checkpoint.pt").exists():
+            raise CommandError(f"interrupted at meta-step {trainer.step}, before the first checkpoint (every "
+                               f"{trainer.config.checkpoint_every} meta-steps): nothing to resume; run the same "
+                               f"command again to start over") from None
         raise CommandError(f"interrupted at meta-step {trainer.step}; resume from the last checkpoint with: "
                            f"graphnet meta-train --resume --out {args.out}") from None
     finally:
@@ -268,14 +273,26 @@ def _add_evaluate_parser(sub) -> None:
     p.set_defaults(run=_evaluate)
 
 
+RUN_GENOMES = {"genome.json": "{run}", "mean.json": "{run} (mean)"}  # a run folder's genomes, as tables name them
+
+
 def _genome(source):
-    """``(name for tables, genome)`` of a ``--genomes`` value (None: the default shipped genome)."""
+    """``(name for tables, genome)`` of a ``--genomes`` value (None: the default shipped genome): a
+    shipped name, a run's ``genome.json`` / ``mean.json`` named after the run folder, else the file's stem."""
     from graphnet.rules.shipped import catalog, genome_from
 
     source = catalog()["default"] if source is None else source
     path = pathlib.Path(source)
-    name = source if len(path.parts) == 1 and not path.suffix else (
-        path.parent.name or "genome" if path.name == "genome.json" else path.stem)
+    if path.is_dir():
+        held = [name for name in RUN_GENOMES if (path / name).is_file()]
+        raise CommandError(f"--genomes {source} is a folder; give a genome file"
+                           + (f" in it: {', '.join(str(path / name) for name in held)}" if held else ""))
+    if len(path.parts) == 1 and not path.suffix:
+        name = source
+    elif path.name in RUN_GENOMES and path.parent.name:
+        name = RUN_GENOMES[path.name].format(run=path.parent.name)
+    else:
+        name = path.stem
     return name, genome_from(source)
 
 

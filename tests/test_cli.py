@@ -226,6 +226,31 @@ def test_resume_from_a_corrupt_checkpoint(capsys, tmp_path):
     one_error_line(capsys.readouterr().err, str(tmp_path / "checkpoint.pt"), "cannot be read")
 
 
+@pytest.mark.parametrize("interrupt_at, fragments", [
+    (1, ["interrupted at meta-step 1, before the first checkpoint (every 2 meta-steps)", "run the same command"]),
+    (3, ["interrupted at meta-step 3", "graphnet meta-train --resume --out"]),
+])
+def test_ctrl_c_says_how_to_go_on(capsys, monkeypatch, config_file, tmp_path, interrupt_at, fragments):
+    from graphnet.meta import MetaTrainer
+
+    step = MetaTrainer.meta_step
+
+    def interrupted(self):
+        if self.step == interrupt_at:
+            raise KeyboardInterrupt
+        return step(self)
+
+    monkeypatch.setattr(MetaTrainer, "meta_step", interrupted)
+    out = tmp_path / "run"
+    argv = ["meta-train", "--config", str(config_file), "--meta-steps", "5", "--out", str(out), "--no-progress"]
+    assert main(argv) == 1
+    one_error_line(capsys.readouterr().err, *fragments)
+    monkeypatch.setattr(MetaTrainer, "meta_step", step)
+    again = argv if interrupt_at == 1 else ["meta-train", "--resume", "--out", str(out), "--no-progress"]
+    assert main(again) == 0  # the advice works
+    assert [row["step"] for row in read_log(out / "log.csv")] == list(range(5))
+
+
 # ------------------------------------------------------------------------------------------- evaluate
 def test_evaluate_writes_results_table_and_plot(capsys, tmp_path):
     genome_path = tmp_path / "mine.json"
@@ -263,6 +288,23 @@ def test_evaluate_names_genomes_apart(capsys, tmp_path):
     assert main(["evaluate", "--genomes", str(paths[0]), str(paths[0]), "--tasks", "xor", "--out",
                  str(tmp_path / "eval2"), "--no-progress"]) == 1
     one_error_line(capsys.readouterr().err, "given more than once")
+
+
+def test_evaluate_names_a_runs_genomes_after_the_run_and_refuses_its_folder(capsys, tmp_path):
+    run = tmp_path / "c1"
+    run.mkdir()
+    for name, seed in (("genome.json", 0), ("mean.json", 1)):
+        Genome.random(2, seed=seed).save(run / name)
+    flags = ["--tasks", "xor", "--topologies", "mlp:8", "--steps", "1", "--seeds", "1", "--sgd-lrs", "0.1",
+             "--adam-lrs", "0.01", "--no-progress"]
+    assert main(["evaluate", "--genomes", str(run), "--out", str(tmp_path / "e0"), *flags]) == 1
+    one_error_line(capsys.readouterr().err, f"--genomes {run} is a folder", str(run / "genome.json"),
+                   str(run / "mean.json"))
+    assert not (tmp_path / "e0").exists()
+    assert main(["evaluate", "--genomes", str(run / "genome.json"), str(run / "mean.json"),
+                 "--out", str(tmp_path / "e1"), *flags]) == 0
+    assert set(Comparison.from_json(tmp_path / "e1" / "results.json").entry("xor", "mlp:8").genomes) == {
+        "c1", "c1 (mean)"}
 
 
 @pytest.mark.parametrize("genome", ["missing.json", "sub/genome"])

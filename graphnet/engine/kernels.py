@@ -160,5 +160,5 @@ def _scatter_function():
             from torch_geometric.utils import scatter
         except ImportError:
             raise ImportError("kernel='scatter' needs torch-scatter or torch-geometric: "
-                              "pip install 'graphnet[pyg]' (or '[scatter]', which compiles for minutes)") from None
+                              "pip install torch-geometric (or torch-scatter, which compiles for minutes)") from None
     return scatter

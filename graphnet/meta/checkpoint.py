@@ -40,7 +40,7 @@ def load_checkpoint(path, required: tuple[str, ...]) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated or foreign files
         raise CheckpointError(f"checkpoint {path} cannot be read (corrupt or truncated?): "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+                              f"{type(e).__name__}: {_reason(e)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a graphnet meta-training checkpoint")
     if state.get("version") != VERSION:
@@ -50,6 +50,15 @@ def load_checkpoint(path, required: tuple[str, ...]) -> dict:
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing}")
     return state
+
+
+def _reason(error: Exception) -> str:
+    """The informative line of a ``torch.load`` error (not torch's advice to retry with ``weights_only=False``,
+    which would execute code from the file)."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def _on_cpu(value):

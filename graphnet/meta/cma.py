@@ -46,7 +46,7 @@ def pycma():
         import cma
     except ImportError:
         raise ImportError("CMA-ES meta-training needs pycma: pip install cma "
-                          "(or pip install 'graphnet[cma]')") from None
+                          "(or, in graphnet's source folder, pip install -e '.[cma]')") from None
     return cma
 
 

@@ -29,7 +29,7 @@ def ray_module():
         import ray
     except ImportError:
         raise ImportError("distributed CMA-ES scoring (--ray) needs Ray: pip install 'ray>=2' "
-                          "(or pip install 'graphnet[ray]')") from None
+                          "(or, in graphnet's source folder, pip install -e '.[ray]')") from None
     return ray
 
 

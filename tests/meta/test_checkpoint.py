@@ -126,6 +126,14 @@ def good_checkpoint(tmp_path):
     return tmp_path / "run" / "checkpoint.pt"
 
 
+def test_a_garbled_checkpoint_names_the_fault_not_torchs_advice_to_unpickle_it(good_checkpoint):
+    good_checkpoint.write_bytes(bytes(range(256)) * 8)  # not a zip file: torch's legacy unpickler rejects it
+    with pytest.raises(CheckpointError, match="cannot be read") as e:
+        MetaTrainer.resume(good_checkpoint.parent)
+    assert str(good_checkpoint) in str(e.value) and "weights_only" not in str(e.value)
+    assert "\n" not in str(e.value)
+
+
 def test_truncated_checkpoint(good_checkpoint):
     data = good_checkpoint.read_bytes()
     good_checkpoint.write_bytes(data[: len(data) // 2])
