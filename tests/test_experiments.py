@@ -7,6 +7,7 @@ import pytest
 
 from graphnet.evaluation import Comparison
 from graphnet.meta import MetaConfig, start
+from graphnet.rules import Genome
 
 pytest.importorskip("cma", reason="pycma is not installed (pip install cma)")
 SCRIPT = pathlib.Path(__file__).parents[1] / "experiments" / "evaluate_toy.py"
@@ -39,3 +40,34 @@ def test_bad_input_is_one_line(tmp_path, argv, message):
     done = evaluate_toy(*argv)
     assert done.returncode in (1, 2)
     assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+TRACK = SCRIPT.with_name("track_heldout.py")
+
+
+def test_track_heldout_scores_the_mean_at_the_last_checkpoint_and_rescores_the_same(tmp_path):
+    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=4, population=4,
+                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=3, unroll_max=3)
+    trainer = start(config, tmp_path / "run")
+    trainer.run(progress=False)
+    argv = [sys.executable, str(TRACK), "--run", tmp_path / "run", "--out", tmp_path / "held", "--seeds", "3",
+            "--threads", "1"]
+    done = subprocess.run(list(map(str, argv)), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr  # a finished run: one look, then it stops
+    assert Genome.load(tmp_path / "held" / "mean-4.json").allclose(trainer.mean_genome(), rtol=0, atol=0)
+    (watched,) = (tmp_path / "held" / "heldout.csv").read_text().splitlines()[1:]
+    generation, mean, std, per_seed = watched.split(",")
+    accuracies = [float(a) for a in per_seed.split()]
+    assert generation == "4" and len(accuracies) == 3 and all(0 <= a <= 1 for a in accuracies)
+    assert float(mean) == pytest.approx(sum(accuracies) / 3, abs=1e-4)
+    again = subprocess.run(list(map(str, argv + ["--rescore"])), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "held" / "heldout.csv").read_text().splitlines()[1:] == [watched]
+
+
+def test_track_heldout_refuses_a_run_it_cannot_score(tmp_path):
+    done = subprocess.run([sys.executable, str(TRACK), "--run", str(tmp_path), "--out", str(tmp_path / "held")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("track_heldout.py: error: ") and "Traceback" not in done.stderr, done.stderr
+    assert str(tmp_path) in done.stderr
