@@ -199,6 +199,8 @@ def _meta_train(args) -> None:
         if backend is not None:
             _join_ray(trainer, backend)
         genome = trainer.run(progress=not args.no_progress)
+    except meta.RunInUseError as e:
+        raise CommandError(str(e)) from None
     except KeyboardInterrupt:  # the last periodic checkpoint is exact; a half-done step is not saved
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"interrupted at meta-step {trainer.step}, before the first checkpoint (every "

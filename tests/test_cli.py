@@ -251,6 +251,20 @@ def test_ctrl_c_says_how_to_go_on(capsys, monkeypatch, config_file, tmp_path, in
     assert [row["step"] for row in read_log(out / "log.csv")] == list(range(5))
 
 
+def test_resuming_a_run_another_process_trains_is_one_line(capsys, config_file, tmp_path):
+    from graphnet.meta.checkpoint import run_lock
+
+    out = tmp_path / "run"
+    assert main(["meta-train", "--config", str(config_file), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    with run_lock(out):  # as the process training it holds it
+        assert main(["meta-train", "--resume", "--out", str(out), "--meta-steps", "5", "--no-progress"]) == 1
+    resuming, error = capsys.readouterr().err.split("\n", 1)
+    assert resuming.startswith(f"resuming {out} at meta-step 3")
+    one_error_line(error, f"{out} is being trained by another process")
+    assert [row["step"] for row in read_log(out / "log.csv")] == [0, 1, 2]
+
+
 # ------------------------------------------------------------------------------------------- evaluate
 def test_evaluate_writes_results_table_and_plot(capsys, tmp_path):
     genome_path = tmp_path / "mine.json"

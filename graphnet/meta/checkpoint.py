@@ -7,7 +7,9 @@ checkpoint of a run on a GPU loads on any machine (the trainer moves them where 
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import pathlib
 
 import torch
@@ -20,6 +22,35 @@ VERSION = 1
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be used: corrupt, truncated, wrong format or version."""
+
+
+class RunInUseError(RuntimeError):
+    """Another process is training the run in this folder."""
+
+
+@contextlib.contextmanager
+def run_lock(out_dir):
+    """Hold an exclusive lock on the run folder ``out_dir`` (``flock`` on the folder itself, released
+    when the process ends, however it ends) while a trainer writes to it, so that a second process
+    resuming the same run fails at once instead of interleaving its log and checkpoints with the
+    first's. Where the platform or file system has no ``flock``, the run goes on unguarded."""
+    try:
+        import fcntl
+        folder = os.open(out_dir, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInUseError(f"{out_dir} is being trained by another process; stop it (its last checkpoint "
+                                "is kept) or let it finish before resuming the run") from None
+        except OSError:  # no flock on this file system
+            pass
+        yield
+    finally:
+        os.close(folder)  # releases the lock
 
 
 def save_checkpoint(state: dict, path) -> pathlib.Path:

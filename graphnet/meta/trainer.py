@@ -36,7 +36,7 @@ from graphnet import topologies
 from graphnet.data import EpisodeSampler, TaskSpec
 from graphnet.engine import Network, resolve_device
 from graphnet.meta.backend import LocalBackend
-from graphnet.meta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from graphnet.meta.checkpoint import CheckpointError, load_checkpoint, run_lock, save_checkpoint
 from graphnet.meta.config import MetaConfig
 from graphnet.meta.log import MetricsLog
 from graphnet.meta.unroll import score_steps, unroll_logits
@@ -172,22 +172,23 @@ class Trainer:
         """Train until meta-step ``until`` (default ``config.meta_steps``), checkpointing on the way;
         returns a detached copy of ``self.genome`` on the CPU."""
         until = self.config.meta_steps if until is None else min(until, self.config.meta_steps)
-        bar = Progress(until, desc=f"meta-train ({self.method})") if progress else None
-        if bar is not None:
-            bar.n = self.step
-        recent: list[StepResult] = []
-        try:
-            while self.step < until:
-                result = self.meta_step()
-                recent = (recent + [result])[-20:]
-                if bar is not None:
-                    bar.update(1, N=result.unroll, loss=_mean(r.loss for r in recent),
-                               acc=_mean(r.accuracy for r in recent), diverged=self.diverged, **self._progress())
-                if self.step % self.config.checkpoint_every == 0 or self.step == until:
-                    self.save()
-        finally:
+        with run_lock(self.out_dir):  # a second process on this run fails here (RunInUseError)
+            bar = Progress(until, desc=f"meta-train ({self.method})") if progress else None
             if bar is not None:
-                bar.close()
+                bar.n = self.step
+            recent: list[StepResult] = []
+            try:
+                while self.step < until:
+                    result = self.meta_step()
+                    recent = (recent + [result])[-20:]
+                    if bar is not None:
+                        bar.update(1, N=result.unroll, loss=_mean(r.loss for r in recent),
+                                   acc=_mean(r.accuracy for r in recent), diverged=self.diverged, **self._progress())
+                    if self.step % self.config.checkpoint_every == 0 or self.step == until:
+                        self.save()
+            finally:
+                if bar is not None:
+                    bar.close()
         return self.genome.detach().to(device="cpu").clone()
 
     def _progress(self) -> dict:

@@ -1,11 +1,13 @@
 """Checkpoints: a resumed run repeats the uninterrupted one bit for bit; bad files are named."""
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from graphnet.meta import CheckpointError, MetaConfig, MetaTrainer, read_log
+from graphnet.meta import CheckpointError, MetaConfig, MetaTrainer, RunInUseError, read_log
 from graphnet.meta.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
 from graphnet.rules import Genome
 
@@ -97,6 +99,28 @@ def test_reading_a_run_that_is_still_going_loses_none_of_its_log(tmp_path, log_n
     assert reader.step == 4 and reader.genome.allclose(Genome.load(tmp_path / "genome.json"), rtol=0, atol=0)
     running.meta_step()  # the run goes on appending
     assert [r["step"] for r in read_log(tmp_path / log_name)] == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_second_process_cannot_train_a_run_that_is_being_trained(tmp_path):
+    """Another process holds the run (as a run in progress does); resuming it here fails before
+    writing anything, reading it still works, and once the other process is gone the run goes on."""
+    run_through(tmp_path, "log.csv", CONFIG.replace(meta_steps=4))
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from graphnet.meta.checkpoint import run_lock\n"
+                               f"with run_lock({str(tmp_path)!r}):\n    print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        second = MetaTrainer.resume(tmp_path, meta_steps=6)  # reading is fine
+        assert second.step == 4
+        with pytest.raises(RunInUseError, match="being trained by another process"):
+            second.run(progress=False)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+    finally:
+        holder.kill()
+        holder.wait()
+    MetaTrainer.resume(tmp_path, meta_steps=6).run(progress=False)  # the lock went with the process
+    assert [r["step"] for r in read_log(tmp_path / "log.csv")] == list(range(6))
 
 
 def test_resume_with_more_meta_steps_equals_a_longer_run(tmp_path):
