@@ -8,8 +8,8 @@ small_circle, pie, blobs, cross, triangle) and, for reference, the training task
 after 1, 5, 10, 20 and 50 inner steps, 5 seeds. Writes table.md, results.json and curves.png into
 --out (default runs/eval-NAME) and prints the table. The run's genomes are labelled by its folder name.
 
-    .venv/bin/python experiments/evaluate_toy.py --run runs/cma-toy --mean --out runs/eval-cma-toy --threads 1
-    .venv/bin/python experiments/evaluate_toy.py --genome some/genome.json --out runs/eval-other
+    python experiments/evaluate_toy.py --run runs/cma-toy --mean --out runs/eval-cma-toy --threads 1
+    python experiments/evaluate_toy.py --genome some/genome.json --out runs/eval-other
 """
 from __future__ import annotations
 

@@ -161,6 +161,7 @@ _RAY_NEEDS_CMA = ("--ray scores CMA-ES generations: it needs --method cma "
 def _meta_train(args) -> None:
     from graphnet import meta
     from graphnet.meta import read_log
+    from graphnet.meta.checkpoint import being_trained
 
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"--out {args.out} is a file, not a folder")
@@ -176,6 +177,8 @@ def _meta_train(args) -> None:
                                "--threads, --device, --max-candidates and --ray may)")
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"--resume: {args.out} holds no run to resume (no checkpoint.pt there)")
+        if being_trained(args.out):
+            raise CommandError(meta.RunInUseError.message(args.out))
     elif (args.out / "checkpoint.pt").exists():
         raise CommandError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
     config = None if args.resume else _meta_config(args)

@@ -2,6 +2,7 @@
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_track_heldout_scores_the_mean_at_the_last_checkpoint_and_rescores_the_s
     trainer = start(config, tmp_path / "run")
     trainer.run(progress=False)
     argv = [sys.executable, str(TRACK), "--run", tmp_path / "run", "--out", tmp_path / "held", "--seeds", "3",
-            "--threads", "1"]
+            "--threads", "1", "--poll", "0.2"]
     done = subprocess.run(list(map(str, argv)), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr  # a finished run: one look, then it stops
     assert Genome.load(tmp_path / "held" / "mean-4.json").allclose(trainer.mean_genome(), rtol=0, atol=0)
@@ -65,9 +66,59 @@ def test_track_heldout_scores_the_mean_at_the_last_checkpoint_and_rescores_the_s
     assert (tmp_path / "held" / "heldout.csv").read_text().splitlines()[1:] == [watched]
 
 
-def test_track_heldout_refuses_a_run_it_cannot_score(tmp_path):
-    done = subprocess.run([sys.executable, str(TRACK), "--run", str(tmp_path), "--out", str(tmp_path / "held")],
-                          capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize("method, message", [(None, "holds no checkpoint and no process is training it"),
+                                             ("gradient", "is not a CMA-ES run on one task and one topology")])
+def test_track_heldout_refuses_a_run_it_cannot_score(tmp_path, method, message):
+    if method is not None:
+        start(MetaConfig(tasks=("xor",), topologies=("mlp:4",), k=2, meta_steps=1, batch_size=8, query_batches=1,
+                         unroll_start=1, unroll_max=1), tmp_path).run(progress=False)
+    done = subprocess.run([sys.executable, str(TRACK), "--run", str(tmp_path), "--out", str(tmp_path / "held"),
+                           "--wait", "1", "--poll", "0.2"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr
-    assert done.stderr.startswith("track_heldout.py: error: ") and "Traceback" not in done.stderr, done.stderr
-    assert str(tmp_path) in done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("track_heldout.py: error: ") and "Traceback" not in done.stderr, done.stderr
+    assert str(tmp_path) in error and message in error
+
+
+def track(run, out, *flags):
+    return subprocess.Popen([sys.executable, str(TRACK), "--run", str(run), "--out", str(out), "--seeds", "2",
+                             "--threads", "1", "--poll", "0.2", *flags], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_track_heldout_started_before_the_run_follows_it_to_its_end(tmp_path):
+    watcher = track(tmp_path / "run", tmp_path / "held")  # the run folder does not exist yet
+    assert watcher.stderr.readline().startswith("waiting for the first checkpoint")
+    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=40, population=4,
+                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=2, unroll_max=2,
+                        checkpoint_every=20)
+    trainer = start(config, tmp_path / "run")
+    step = trainer.meta_step
+    trainer.meta_step = lambda: (time.sleep(0.1), step())[1]  # a run of about 4 s, the watcher looking on
+    trainer.run(progress=False)
+    out, err = watcher.communicate(timeout=120)
+    assert watcher.returncode == 0, err
+    generations = [line.split(",")[0] for line in (tmp_path / "held" / "heldout.csv").read_text().splitlines()[1:]]
+    assert generations[-1] == "40" and set(generations) <= {"20", "40"}
+    assert ("40" in generations) and ("20" in generations or "were replaced before" in err)
+    assert Genome.load(tmp_path / "held" / "mean-40.json").allclose(trainer.mean_genome(), rtol=0, atol=0)
+
+
+def test_track_heldout_stops_when_the_run_is_stopped(tmp_path):
+    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=10, population=4,
+                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=2, unroll_max=2,
+                        checkpoint_every=2)
+    start(config, tmp_path / "run").run(until=4, progress=False)  # stopped at 4 of 10: nothing trains it
+    out, err = track(tmp_path / "run", tmp_path / "held").communicate(timeout=120)
+    assert "is not being trained (stopped at generation 4 of 10)" in err, err
+    assert out.split(",")[0] == "4"
+
+
+def test_track_heldout_rescore_needs_saved_means(tmp_path):
+    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=2, population=4,
+                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=2, unroll_max=2)
+    start(config, tmp_path / "run").run(progress=False)
+    (tmp_path / "held").mkdir()
+    watcher = track(tmp_path / "run", tmp_path / "held", "--rescore")
+    out, err = watcher.communicate(timeout=120)
+    assert watcher.returncode == 1 and "holds no mean-*.json to rescore" in err and "Traceback" not in err, err

@@ -9,4 +9,5 @@ from graphnet.meta.trainer import MetaTrainer, query_loss, resume, start, starti
 from graphnet.meta.unroll import Scores, population_scores
 
 __all__ = ["CMATrainer", "CheckpointError", "LocalBackend", "MetaConfig", "MetaTrainer", "MetricsLog", "RayBackend",
-           "RunInUseError", "Scores", "population_scores", "query_loss", "read_log", "resume", "start", "starting_genome"]
+           "RunInUseError", "Scores", "population_scores", "query_loss", "read_log", "resume", "start",
+           "starting_genome"]

@@ -27,6 +27,11 @@ class CheckpointError(ValueError):
 class RunInUseError(RuntimeError):
     """Another process is training the run in this folder."""
 
+    @staticmethod
+    def message(out_dir) -> str:
+        return (f"{out_dir} is being trained by another process; stop it (its last checkpoint is kept) or let it "
+                "finish before resuming the run")
+
 
 @contextlib.contextmanager
 def run_lock(out_dir):
@@ -44,13 +49,31 @@ def run_lock(out_dir):
         try:
             fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunInUseError(f"{out_dir} is being trained by another process; stop it (its last checkpoint "
-                                "is kept) or let it finish before resuming the run") from None
+            raise RunInUseError(RunInUseError.message(out_dir)) from None
         except OSError:  # no flock on this file system
             pass
         yield
     finally:
         os.close(folder)  # releases the lock
+
+
+def being_trained(out_dir) -> bool | None:
+    """Whether a process holds :func:`run_lock` on ``out_dir`` now (None: this platform or file
+    system cannot tell). The probe takes the lock for an instant when it is free."""
+    try:
+        import fcntl
+        folder = os.open(out_dir, os.O_RDONLY)
+    except (ImportError, OSError):
+        return None
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
 
 
 def save_checkpoint(state: dict, path) -> pathlib.Path:
