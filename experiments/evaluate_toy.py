@@ -38,7 +38,7 @@ def main() -> None:
     source.add_argument("--run", type=pathlib.Path, help="a CMA-ES run folder: its genome.json (the best candidate)")
     source.add_argument("--genome", type=pathlib.Path, help="any genome file")
     p.add_argument("--mean", action="store_true",
-                   help="with --run: also evaluate the CMA-ES distribution's mean (mean.json)")
+                   help="with --run: also evaluate the CMA-ES distribution's mean (as in mean.json)")
     p.add_argument("--hidden", type=int,
                    help="hidden layer size (default: the run's, if it meta-trained on one mlp:N; else 32)")
     p.add_argument("--seeds", type=int, default=5, help="networks per method, seeds 0..n-1 (default 5)")
@@ -81,9 +81,8 @@ def load(run: pathlib.Path | None, genome: pathlib.Path | None, mean: bool) -> t
         raise FileNotFoundError(f"{run} holds no run (no checkpoint.pt there)")
     trainer = resume(run)  # reads the run, changes nothing
     genomes = {run.name: Genome.load(run / "genome.json")}
-    if mean:  # mean.json is written with every checkpoint; older runs have only the checkpoint
-        genomes[f"{run.name} (mean)"] = (Genome.load(run / "mean.json") if (run / "mean.json").exists()
-                                         else trainer.mean_genome())
+    if mean:
+        genomes[f"{run.name} (mean)"] = trainer.mean_genome()  # the checkpoint's, as saved in mean.json
     specs = trainer.config.topologies
     one_mlp = len(specs) == 1 and re.fullmatch(r"mlp:\d+", specs[0])
     return genomes, int(specs[0][4:]) if one_mlp else 32

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import re
 import sys
 import time
 
@@ -28,7 +27,7 @@ import torch
 from graphnet import Genome, topologies
 from graphnet.atomic import atomic_write
 from graphnet.data import TaskSpec
-from graphnet.evaluation import EvalTask, genome_curve
+from graphnet.evaluation import as_task, genome_curve
 from graphnet.meta import resume
 from graphnet.meta.checkpoint import CheckpointError, being_trained
 
@@ -91,8 +90,9 @@ def watch(run: pathlib.Path, out: pathlib.Path, score, poll: float, from_start: 
             if done and max(done) < step - config.checkpoint_every:  # a checkpoint came and went unseen
                 print(f"checkpoints between generations {max(done)} and {step} were replaced before they could be "
                       f"scored (--poll {poll:g} s is too slow for this run)", file=sys.stderr)
-            trainer.mean_genome().save(out / f"mean-{step}.json")
-            line = row(step, score(trainer.mean_genome()))
+            mean = trainer.mean_genome()
+            mean.save(out / f"mean-{step}.json")
+            line = row(step, score(mean))
             with open(table, "a") as f:
                 f.write(line)
             print(line, end="", flush=True)
@@ -108,10 +108,10 @@ def watch(run: pathlib.Path, out: pathlib.Path, score, poll: float, from_start: 
 
 def rescore(out: pathlib.Path, score) -> None:
     """Rewrite ``out/heldout.csv`` from the ``mean-*.json`` saved there."""
-    saved = sorted(out.glob("mean-*.json"), key=lambda f: int(re.findall(r"\d+", f.stem)[0]))
+    saved = sorted((int(f.stem[5:]), f) for f in out.glob("mean-*.json") if f.stem[5:].isdigit())  # mean-GEN
     if not saved:
         raise FileNotFoundError(f"{out} holds no mean-*.json to rescore")
-    rows = [row(int(re.findall(r"\d+", f.stem)[0]), score(Genome.load(f))) for f in saved]
+    rows = [row(generation, score(Genome.load(f))) for generation, f in saved]
     atomic_write(out / "heldout.csv", "".join([HEADER, *rows]).encode())
     print("".join(rows), end="")
 
@@ -126,8 +126,7 @@ def row(generation: int, accuracy: np.ndarray) -> str:
 
 def scorer(config, seeds):
     """``genome -> accuracy [len(seeds)]``: test accuracy after ``config.unroll_max`` inner steps."""
-    train, test = TaskSpec.parse(config.tasks[0]).splits()
-    task = EvalTask(config.tasks[0], train.flat(), train.y, test.flat(), test.y, n_classes=train.n_classes)
+    task = as_task(*TaskSpec.parse(config.tasks[0]).splits(), name=config.tasks[0])
     topology = topologies.build(config.topologies[0], task.n_features, task.n_classes)
 
     def score(genome: Genome) -> np.ndarray:

@@ -178,7 +178,7 @@ def _meta_train(args) -> None:
         if not (args.out / "checkpoint.pt").exists():
             raise CommandError(f"--resume: {args.out} holds no run to resume (no checkpoint.pt there)")
         if being_trained(args.out):
-            raise CommandError(meta.RunInUseError.message(args.out))
+            raise CommandError(str(meta.RunInUseError(args.out)))
     elif (args.out / "checkpoint.pt").exists():
         raise CommandError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
     config = None if args.resume else _meta_config(args)

@@ -12,6 +12,9 @@ from graphnet.rules import Genome
 
 pytest.importorskip("cma", reason="pycma is not installed (pip install cma)")
 SCRIPT = pathlib.Path(__file__).parents[1] / "experiments" / "evaluate_toy.py"
+# a tiny CMA-ES run on one task and one topology (what track_heldout.py scores)
+TINY = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=2, population=4, sigma0=0.3,
+                  batch_size=8, query_batches=1, unroll_start=2, unroll_max=2)
 
 
 def evaluate_toy(*argv):
@@ -20,9 +23,7 @@ def evaluate_toy(*argv):
 
 
 def test_evaluates_a_run_on_its_own_width_and_labels_it_by_folder(tmp_path):
-    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=2, population=4,
-                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=2, unroll_max=2)
-    start(config, tmp_path / "tiny-run").run(progress=False)
+    start(TINY, tmp_path / "tiny-run").run(progress=False)
     done = evaluate_toy("--run", tmp_path / "tiny-run", "--mean", "--no-baselines", "--seeds", 2, "--steps", "1,3",
                         "--out", tmp_path / "eval")
     assert done.returncode == 0, done.stderr
@@ -47,9 +48,7 @@ TRACK = SCRIPT.with_name("track_heldout.py")
 
 
 def test_track_heldout_scores_the_mean_at_the_last_checkpoint_and_rescores_the_same(tmp_path):
-    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=4, population=4,
-                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=3, unroll_max=3)
-    trainer = start(config, tmp_path / "run")
+    trainer = start(TINY.replace(meta_steps=4, unroll_start=3, unroll_max=3), tmp_path / "run")
     trainer.run(progress=False)
     argv = [sys.executable, str(TRACK), "--run", tmp_path / "run", "--out", tmp_path / "held", "--seeds", "3",
             "--threads", "1", "--poll", "0.2"]
@@ -89,10 +88,7 @@ def track(run, out, *flags):
 def test_track_heldout_started_before_the_run_follows_it_to_its_end(tmp_path):
     watcher = track(tmp_path / "run", tmp_path / "held")  # the run folder does not exist yet
     assert watcher.stderr.readline().startswith("waiting for the first checkpoint")
-    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=40, population=4,
-                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=2, unroll_max=2,
-                        checkpoint_every=20)
-    trainer = start(config, tmp_path / "run")
+    trainer = start(TINY.replace(meta_steps=40, checkpoint_every=20), tmp_path / "run")
     step = trainer.meta_step
     trainer.meta_step = lambda: (time.sleep(0.1), step())[1]  # a run of about 4 s, the watcher looking on
     trainer.run(progress=False)
@@ -105,19 +101,14 @@ def test_track_heldout_started_before_the_run_follows_it_to_its_end(tmp_path):
 
 
 def test_track_heldout_stops_when_the_run_is_stopped(tmp_path):
-    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=10, population=4,
-                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=2, unroll_max=2,
-                        checkpoint_every=2)
-    start(config, tmp_path / "run").run(until=4, progress=False)  # stopped at 4 of 10: nothing trains it
+    start(TINY.replace(meta_steps=10, checkpoint_every=2), tmp_path / "run").run(until=4, progress=False)  # stopped at 4 of 10: nothing trains it
     out, err = track(tmp_path / "run", tmp_path / "held").communicate(timeout=120)
     assert "is not being trained (stopped at generation 4 of 10)" in err, err
     assert out.split(",")[0] == "4"
 
 
 def test_track_heldout_rescore_needs_saved_means(tmp_path):
-    config = MetaConfig(method="cma", tasks=("xor",), topologies=("mlp:6",), k=2, meta_steps=2, population=4,
-                        sigma0=0.3, batch_size=8, query_batches=1, unroll_start=2, unroll_max=2)
-    start(config, tmp_path / "run").run(progress=False)
+    start(TINY, tmp_path / "run").run(progress=False)
     (tmp_path / "held").mkdir()
     watcher = track(tmp_path / "run", tmp_path / "held", "--rescore")
     out, err = watcher.communicate(timeout=120)

@@ -27,39 +27,42 @@ class CheckpointError(ValueError):
 class RunInUseError(RuntimeError):
     """Another process is training the run in this folder."""
 
-    @staticmethod
-    def message(out_dir) -> str:
-        return (f"{out_dir} is being trained by another process; stop it (its last checkpoint is kept) or let it "
-                "finish before resuming the run")
+    def __init__(self, out_dir):
+        super().__init__(f"{out_dir} is being trained by another process; stop it (its last checkpoint is kept) or "
+                         "let it finish before resuming the run")
 
 
 @contextlib.contextmanager
 def run_lock(out_dir):
     """Hold an exclusive lock on the run folder ``out_dir`` (``flock`` on the folder itself, released
     when the process ends, however it ends) while a trainer writes to it, so that a second process
-    resuming the same run fails at once instead of interleaving its log and checkpoints with the
-    first's. Where the platform or file system has no ``flock``, the run goes on unguarded."""
+    resuming the same run fails at once (:class:`RunInUseError`) instead of interleaving its log and
+    checkpoints with the first's. Where the platform or file system has no ``flock``, the run goes
+    on unguarded."""
+    folder = _lock(out_dir)
     try:
-        import fcntl
-        folder = os.open(out_dir, os.O_RDONLY)
-    except (ImportError, OSError):
-        yield
-        return
-    try:
-        try:
-            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunInUseError(RunInUseError.message(out_dir)) from None
-        except OSError:  # no flock on this file system
-            pass
         yield
     finally:
-        os.close(folder)  # releases the lock
+        if folder is not None:
+            os.close(folder)  # releases the lock
 
 
 def being_trained(out_dir) -> bool | None:
     """Whether a process holds :func:`run_lock` on ``out_dir`` now (None: this platform or file
     system cannot tell). The probe takes the lock for an instant when it is free."""
+    try:
+        folder = _lock(out_dir)
+    except RunInUseError:
+        return True
+    if folder is None:
+        return None
+    os.close(folder)
+    return False
+
+
+def _lock(out_dir) -> int | None:
+    """An open descriptor of ``out_dir`` holding its exclusive ``flock``, or None where there is no
+    ``flock``; :class:`RunInUseError` if another process holds it."""
     try:
         import fcntl
         folder = os.open(out_dir, os.O_RDONLY)
@@ -67,13 +70,13 @@ def being_trained(out_dir) -> bool | None:
         return None
     try:
         fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
+        return folder
     except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    finally:
         os.close(folder)
+        raise RunInUseError(out_dir) from None
+    except OSError:  # no flock on this file system
+        os.close(folder)
+        return None
 
 
 def save_checkpoint(state: dict, path) -> pathlib.Path:

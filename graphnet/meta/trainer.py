@@ -25,6 +25,7 @@ started on a GPU resumes on a CPU-only machine and the other way round.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 import time
@@ -172,23 +173,20 @@ class Trainer:
         """Train until meta-step ``until`` (default ``config.meta_steps``), checkpointing on the way;
         returns a detached copy of ``self.genome`` on the CPU."""
         until = self.config.meta_steps if until is None else min(until, self.config.meta_steps)
-        with run_lock(self.out_dir):  # a second process on this run fails here (RunInUseError)
-            bar = Progress(until, desc=f"meta-train ({self.method})") if progress else None
-            if bar is not None:
+        # the lock first: a second process on this run fails there (RunInUseError), before any output
+        with run_lock(self.out_dir), (Progress(until, desc=f"meta-train ({self.method})") if progress
+                                      else contextlib.nullcontext()) as bar:
+            if progress:
                 bar.n = self.step
             recent: list[StepResult] = []
-            try:
-                while self.step < until:
-                    result = self.meta_step()
-                    recent = (recent + [result])[-20:]
-                    if bar is not None:
-                        bar.update(1, N=result.unroll, loss=_mean(r.loss for r in recent),
-                                   acc=_mean(r.accuracy for r in recent), diverged=self.diverged, **self._progress())
-                    if self.step % self.config.checkpoint_every == 0 or self.step == until:
-                        self.save()
-            finally:
-                if bar is not None:
-                    bar.close()
+            while self.step < until:
+                result = self.meta_step()
+                recent = (recent + [result])[-20:]
+                if progress:
+                    bar.update(1, N=result.unroll, loss=_mean(r.loss for r in recent),
+                               acc=_mean(r.accuracy for r in recent), diverged=self.diverged, **self._progress())
+                if self.step % self.config.checkpoint_every == 0 or self.step == until:
+                    self.save()
         return self.genome.detach().to(device="cpu").clone()
 
     def _progress(self) -> dict:
