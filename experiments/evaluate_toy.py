@@ -20,6 +20,7 @@ import re
 import torch
 
 from graphnet import Genome, topologies
+from graphnet.cli import int_list, positive_int
 from graphnet.data import TaskSpec
 from graphnet.evaluation import compare
 from graphnet.meta import resume
@@ -39,14 +40,14 @@ def main() -> None:
     source.add_argument("--genome", type=pathlib.Path, help="any genome file")
     p.add_argument("--mean", action="store_true",
                    help="with --run: also evaluate the CMA-ES distribution's mean (as in mean.json)")
-    p.add_argument("--hidden", type=int,
+    p.add_argument("--hidden", type=positive_int,
                    help="hidden layer size (default: the run's, if it meta-trained on one mlp:N; else 32)")
-    p.add_argument("--seeds", type=int, default=5, help="networks per method, seeds 0..n-1 (default 5)")
-    p.add_argument("--steps", default="1,5,10,20,50", help="inner steps to score at (default 1,5,10,20,50)")
-    p.add_argument("--batch-size", type=int, default=32, help="inner batch size (default 32)")
+    p.add_argument("--seeds", type=positive_int, default=5, help="networks per method, seeds 0..n-1 (default 5)")
+    p.add_argument("--steps", type=int_list, default="1,5,10,20,50", help="inner steps to score at (default 1,5,10,20,50)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="inner batch size (default 32)")
     p.add_argument("--no-baselines", action="store_true", help="genome only (a quick check)")
     p.add_argument("--out", type=pathlib.Path, help="output folder (default runs/eval-NAME, NAME: the run or genome)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     args = p.parse_args()
     if args.mean and args.run is None:
         p.error("--mean goes with --run (the distribution mean of a CMA-ES run)")
@@ -62,7 +63,7 @@ def main() -> None:
     tasks = [TaskSpec.parse(name).splits() for name in HELD_OUT + TRAINED_ON]  # (train, test) Datasets
     mlp = {f"mlp:{hidden}": lambda t: topologies.build(f"mlp:{hidden}", t.n_features, t.n_classes)}
     lrs = {"sgd_lrs": (), "adam_lrs": ()} if args.no_baselines else {"sgd_lrs": SGD_LRS, "adam_lrs": ADAM_LRS}
-    comparison = compare(genomes, tasks, mlp, steps=[int(s) for s in args.steps.split(",")],
+    comparison = compare(genomes, tasks, mlp, steps=args.steps,
                          seeds=range(args.seeds), batch_size=args.batch_size, **lrs)
     out.mkdir(parents=True, exist_ok=True)
     comparison.to_json(out / "results.json")

@@ -26,6 +26,7 @@ import torch
 
 from graphnet import Genome, topologies
 from graphnet.atomic import atomic_write
+from graphnet.cli import positive_float, positive_int
 from graphnet.data import TaskSpec
 from graphnet.evaluation import as_task, genome_curve
 from graphnet.meta import resume
@@ -36,12 +37,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", type=pathlib.Path, required=True, help="a CMA-ES run folder (running or finished)")
     p.add_argument("--out", type=pathlib.Path, required=True, help="folder for heldout.csv and mean-*.json")
-    p.add_argument("--seeds", type=int, default=5, help="networks per genome, seeds 0..n-1 (default 5)")
+    p.add_argument("--seeds", type=positive_int, default=5, help="networks per genome, seeds 0..n-1 (default 5)")
     p.add_argument("--rescore", action="store_true", help="score the saved mean-*.json in --out, do not watch")
-    p.add_argument("--poll", type=float, default=20.0, help="seconds between looks at the run (default 20)")
-    p.add_argument("--wait", type=float, default=60.0,
+    p.add_argument("--poll", type=positive_float, default=20.0, help="seconds between looks at the run (default 20)")
+    p.add_argument("--wait", type=positive_float, default=60.0,
                    help="seconds a run folder without a checkpoint may take to show it is being trained (default 60)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

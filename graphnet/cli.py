@@ -25,7 +25,7 @@ class CommandError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------- argument types
-def _int_list(text: str) -> list[int]:
+def int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -45,13 +45,23 @@ def _float_list(text: str) -> list[float]:
     return values
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
 
@@ -79,29 +89,29 @@ def _json_object(text: str) -> dict:
 _META_FLAGS = {  # flag -> (MetaConfig field, type, help)
     "--tasks": ("tasks", str, "task strings, e.g. mnist:10x10 mnist:10x10:0-4 (graphnet.data.TaskSpec)"),
     "--topologies": ("topologies", str, "topology specs: mlp:256, skip:64,32 or a .graphml file"),
-    "--k": ("k", _positive, "states per neuron"),
+    "--k": ("k", positive_int, "states per neuron"),
     "--options": ("options", _json_object, "rule options as JSON, e.g. '{\"normalize\": true}'"),
     "--init-genome": ("init_genome", str, "start from this genome file or shipped genome name"),
     "--genome-seed": ("genome_seed", int, "seed of the random starting genome"),
-    "--meta-steps": ("meta_steps", _positive, "total genome updates"),
+    "--meta-steps": ("meta_steps", positive_int, "total genome updates"),
     "--lr": ("lr", float, "Adam learning rate (paper: 5e-4)"),
     "--clip": ("clip", float, "gradient-norm clip (paper: 10)"),
-    "--replicas": ("replicas", _positive, "episodes per meta-step (one batched population)"),
-    "--batch-size": ("batch_size", _positive, "inner batch size"),
-    "--query-batches": ("query_batches", _positive, "query batches scored after the last inner step"),
-    "--score-points": ("score_points", _positive, "average the query loss over this many points of the unroll"),
-    "--unroll-start": ("unroll_start", _positive, "curriculum: first unroll length N"),
+    "--replicas": ("replicas", positive_int, "episodes per meta-step (one batched population)"),
+    "--batch-size": ("batch_size", positive_int, "inner batch size"),
+    "--query-batches": ("query_batches", positive_int, "query batches scored after the last inner step"),
+    "--score-points": ("score_points", positive_int, "average the query loss over this many points of the unroll"),
+    "--unroll-start": ("unroll_start", positive_int, "curriculum: first unroll length N"),
     "--unroll-step": ("unroll_step", int, "curriculum: N grows by this much ..."),
-    "--unroll-every": ("unroll_every", _positive, "curriculum: ... every this many meta-steps"),
-    "--unroll-max": ("unroll_max", _positive, "curriculum: largest N"),
+    "--unroll-every": ("unroll_every", positive_int, "curriculum: ... every this many meta-steps"),
+    "--unroll-max": ("unroll_max", positive_int, "curriculum: largest N"),
     "--seed": ("seed", int, "seed of the episode stream"),
-    "--checkpoint-every": ("checkpoint_every", _positive, "meta-steps between checkpoints"),
+    "--checkpoint-every": ("checkpoint_every", positive_int, "meta-steps between checkpoints"),
     "--dtype": ("dtype", str, "float32 or float64"),
-    "--population": ("population", _positive, "CMA-ES: candidates per generation (default: pycma's 4 + 3 ln n)"),
+    "--population": ("population", positive_int, "CMA-ES: candidates per generation (default: pycma's 4 + 3 ln n)"),
     "--sigma0": ("sigma0", float, "CMA-ES: initial step size (default 0.1)"),
     "--fitness": ("fitness", str, "CMA-ES: accuracy (default) or loss, on the query batches"),
     "--search": ("search", str, "CMA-ES: genome entries searched, e.g. nu mu 'norm_*' eta_tilde (default: all)"),
-    "--draws": ("draws", _positive, "CMA-ES: (task, topology) draws scored per generation"),
+    "--draws": ("draws", positive_int, "CMA-ES: (task, topology) draws scored per generation"),
 }
 
 
@@ -133,11 +143,11 @@ def _add_meta_parser(sub) -> None:
                      help="score each generation's candidates on Ray workers (pip install 'ray>=2')")
     ray.add_argument("--ray-address", metavar="ADDR", help="with --ray: the cluster to join, e.g. HEAD:6379 "
                                                            "(default: start a local Ray)")
-    ray.add_argument("--ray-workers", type=_positive, metavar="N",
+    ray.add_argument("--ray-workers", type=positive_int, metavar="N",
                      help="with --ray: shares per generation (default: Ray's CPUs / --ray-threads)")
-    ray.add_argument("--ray-threads", type=_positive, metavar="N",
+    ray.add_argument("--ray-threads", type=positive_int, metavar="N",
                      help="with --ray: torch threads per share (default 1)")
-    ray.add_argument("--max-candidates", type=_positive, metavar="N",
+    ray.add_argument("--max-candidates", type=positive_int, metavar="N",
                      help="without --ray: score at most N candidates per population pass (default: all in one; "
                           "smaller passes can be faster for large networks on a CPU)")
     p.set_defaults(run=_meta_train)
@@ -255,13 +265,13 @@ def _add_eval_options(p, tasks_default, steps=DEFAULT_STEPS, seeds=5, test_size=
     p.add_argument("--tasks", nargs="+", default=list(tasks_default),
                    help=f"task strings (default: {' '.join(tasks_default)})")
     p.add_argument("--topologies", nargs="+", default=["mlp:256"], help="topology specs (default mlp:256)")
-    p.add_argument("--steps", type=_int_list, default=_int_list(steps),
+    p.add_argument("--steps", type=int_list, default=int_list(steps),
                    help=f"inner steps at which test accuracy is recorded (default {steps})")
-    p.add_argument("--seeds", type=_positive, default=seeds, help=f"networks per method (seeds 0..n-1, default {seeds})")
-    p.add_argument("--batch-size", type=_positive, default=128, help="inner batch size (default 128)")
+    p.add_argument("--seeds", type=positive_int, default=seeds, help=f"networks per method (seeds 0..n-1, default {seeds})")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="inner batch size (default 128)")
     p.add_argument("--sgd-lrs", type=_float_list, help="SGD learning-rate grid (default 0.01,0.03,0.1,0.3,1)")
     p.add_argument("--adam-lrs", type=_float_list, help="Adam learning-rate grid (default 1e-4,...,1e-2)")
-    p.add_argument("--test-size", type=_positive, default=test_size,
+    p.add_argument("--test-size", type=positive_int, default=test_size,
                    help=f"score on the first N test examples (default: {test_size or 'all'})")
 
 
@@ -418,8 +428,8 @@ def _add_demo_parser(sub) -> None:
                                    "with the shipped genome and with tuned SGD and Adam, and print the table. "
                                    "Default settings take under 10 minutes on 2 CPU cores.")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/demo"), help="output folder")
-    p.add_argument("--meta-steps", type=_positive, default=600, help="meta-training steps (default 600)")
-    p.add_argument("--unroll-max", type=_positive, default=20,
+    p.add_argument("--meta-steps", type=positive_int, default=600, help="meta-training steps (default 600)")
+    p.add_argument("--unroll-max", type=positive_int, default=20,
                    help="the unroll curriculum goes 10, 15, ... up to this, in equal stages (default 20)")
     _add_eval_options(p, DEMO_TASKS, steps="1,2,5,10,20,50", seeds=3, test_size=2000)
     _add_common(p)
@@ -459,7 +469,7 @@ def _demo(args) -> None:
 
 # ---------------------------------------------------------------------------------------------- main
 def _add_common(p) -> None:
-    p.add_argument("--threads", type=_positive, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

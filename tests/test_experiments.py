@@ -37,6 +37,8 @@ def test_evaluates_a_run_on_its_own_width_and_labels_it_by_folder(tmp_path):
     (["--run", "nowhere", "--mean"], "nowhere holds no run (no checkpoint.pt there)"),
     (["--genome", "missing.json"], "genome file missing.json does not exist"),
     (["--genome", "missing.json", "--mean"], "--mean goes with --run"),
+    (["--genome", "g.json", "--hidden", "0"], "argument --hidden: expected a positive integer, got '0'"),
+    (["--genome", "g.json", "--steps", "1,x"], "argument --steps: expected comma-separated integers, got '1,x'"),
 ])
 def test_bad_input_is_one_line(tmp_path, argv, message):
     done = evaluate_toy(*argv)
@@ -113,3 +115,13 @@ def test_track_heldout_rescore_needs_saved_means(tmp_path):
     watcher = track(tmp_path / "run", tmp_path / "held", "--rescore")
     out, err = watcher.communicate(timeout=120)
     assert watcher.returncode == 1 and "holds no mean-*.json to rescore" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("flag, value, message", [("--seeds", "0", "expected a positive integer"),
+                                                  ("--poll", "-1", "expected a positive number"),
+                                                  ("--wait", "nan", "expected a positive number")])
+def test_track_heldout_bad_flags_are_one_line(tmp_path, flag, value, message):
+    done = subprocess.run([sys.executable, str(TRACK), "--run", str(tmp_path), "--out", str(tmp_path / "held"), flag,
+                           value], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and f"argument {flag}: {message}, got '{value}'" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
